@@ -1,0 +1,1 @@
+"""Kaldi-style data directories and resumable per-utterance jobs."""

@@ -1,0 +1,177 @@
+"""Resumable per-utterance jobs and the merge of their results into a data dir.
+
+A stage runs as ``$cmd JOB=1:N ... python -m avse.bin.<verb> --key_file keys.JOB
+--job JOB --out_dir DIR``: each job processes its keys and appends, after each
+utterance's output files are complete (written atomically), one JSON line
+``{"key": utt, "rows": {table: value}}`` to ``DIR/.jobs/rows.JOB.jsonl``. A killed
+job leaves at most a truncated last line, which is dropped on the next run; finished
+utterances are skipped, so a re-run resumes. The merge (``--merge true``) collects
+every job's rows into sorted tables, writes ``spk2utt``, validates the directory and
+marks it done; a done directory makes later runs of the stage return at once.
+
+Utterances that fail with an :class:`InputError` either stop the job (``on_error:
+fail``, the default: the message names the utterance) or are listed with the reason
+in ``DIR/.jobs/skipped.JOB`` and left out (``on_error: skip``).
+"""
+import glob
+import json
+import logging
+import os
+from typing import Callable, Dict, Iterable, List
+
+from tqdm import tqdm
+
+from avse.errors import InputError, StageError
+from avse.io.scp import c_sorted, read_table, write_table
+from avse.utils.fileio import is_done, mark_done, write_json
+
+log = logging.getLogger(__name__)
+
+Rows = Dict[str, str]
+
+
+def _jobs_dir(out_dir: str) -> str:
+    return os.path.join(out_dir, ".jobs")
+
+
+def read_rows(path: str) -> Dict[str, Rows]:
+    """Read a rows log, dropping (and truncating away) an incomplete last line."""
+    done: Dict[str, Rows] = {}
+    if not os.path.isfile(path):
+        return done
+    good = 0
+    with open(path, "rb") as f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                rec = json.loads(raw)
+            except json.JSONDecodeError:
+                break
+            done[rec["key"]] = rec["rows"]
+            good += len(raw)
+    if good != os.path.getsize(path):
+        log.warning("%s: dropping an incomplete last record (killed job)", path)
+        with open(path, "r+b") as f:
+            f.truncate(good)
+    return done
+
+
+def select_keys(all_keys: Iterable[str], key_file: str | None) -> List[str]:
+    """Keys of this job: those of ``key_file`` (validated against ``all_keys``) or all."""
+    all_keys = list(all_keys)
+    if key_file is None:
+        return all_keys
+    known = set(all_keys)
+    keys = list(read_table(key_file, allow_empty_value=True))
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise InputError(f"{key_file}: {len(unknown)} keys not in the input, e.g. {unknown[:3]}")
+    return keys
+
+
+def run_job(keys: List[str], fn: Callable[[str], Rows], out_dir: str, job: int = 1,
+            on_error: str = "fail", progress: bool = True, desc: str = "") -> Dict[str, Rows]:
+    """Run ``fn(key) -> rows`` over ``keys``, resumably. Returns all rows of this job.
+
+    ``fn`` must write its output files atomically before returning; the row is
+    recorded only after it returns, so a recorded utterance is a complete one.
+    """
+    if on_error not in ("fail", "skip"):
+        raise InputError(f"on_error must be fail or skip, got {on_error!r}")
+    if is_done(out_dir):
+        log.info("%s is complete; nothing to do", out_dir)
+        return {}
+    jd = _jobs_dir(out_dir)
+    os.makedirs(jd, exist_ok=True)
+    rows_path = os.path.join(jd, f"rows.{job}.jsonl")
+    done = read_rows(rows_path)
+    todo = [k for k in keys if k not in done]
+    if done:
+        log.info("job %d: %d of %d utterances already done, resuming", job, len(keys) - len(todo), len(keys))
+    skipped: Dict[str, str] = {}
+    with open(rows_path, "a", encoding="utf-8") as f:
+        for key in tqdm(todo, desc=desc or f"job {job}", disable=not progress, unit="utt"):
+            try:
+                rows = fn(key)
+            except InputError as e:
+                if on_error == "fail":
+                    raise InputError(f"utterance {key!r}: {e}") from e
+                log.warning("skipping %s: %s", key, e)
+                skipped[key] = str(e).replace("\n", " ")
+                continue
+            f.write(json.dumps({"key": key, "rows": rows}, sort_keys=True) + "\n")
+            f.flush()
+            done[key] = rows
+    skip_path = os.path.join(jd, f"skipped.{job}")
+    if skipped:
+        write_table(skip_path, skipped)
+    return done
+
+
+def merge_jobs(out_dir: str, extra: Dict[str, Dict[str, str]] | None = None,
+               validate: bool = True, info: dict | None = None) -> Dict[str, Dict[str, str]]:
+    """Merge every job's rows of ``out_dir`` into sorted tables and mark it done.
+
+    Args:
+        extra: further tables to write as they are (e.g. dir-level ``noise_desc``).
+        validate: check the result with :class:`avse.data.datadir.DataDir` (when it
+            has a ``wav.scp``).
+        info: recorded in the done marker (e.g. the resolved config).
+    Returns:
+        The merged per-utterance tables.
+    """
+    from avse.data.datadir import DataDir, write_spk2utt
+
+    if is_done(out_dir):
+        return {}
+    jd = _jobs_dir(out_dir)
+    paths = sorted(glob.glob(os.path.join(jd, "rows.*.jsonl")))
+    if not paths:
+        raise StageError(f"{out_dir}: no job results to merge; run the jobs first")
+    tables: Dict[str, Dict[str, str]] = {}
+    n = 0
+    for p in paths:
+        for key, rows in read_rows(p).items():
+            n += 1
+            for tab, val in rows.items():
+                tables.setdefault(tab, {})[key] = str(val)
+    skipped: Dict[str, str] = {}
+    for p in glob.glob(os.path.join(jd, "skipped.*")):
+        skipped.update(read_table(p))
+    if skipped:
+        write_table(os.path.join(out_dir, "skipped"), skipped)
+        log.warning("%s: %d utterances skipped (listed in %s/skipped)", out_dir, len(skipped), out_dir)
+    for tab, vals in tables.items():
+        missing = n - len(vals)
+        if missing:
+            raise StageError(f"{out_dir}: table {tab} lacks {missing} of {n} utterances")
+        write_table(os.path.join(out_dir, tab), vals)
+    for tab, vals in (extra or {}).items():
+        write_table(os.path.join(out_dir, tab), vals)
+    if "utt2spk" in tables:
+        write_spk2utt(out_dir)
+    if validate and "wav.scp" in tables:
+        DataDir(out_dir).validate(check_files=True)
+    mark_done(out_dir, {"utterances": n, "skipped": len(skipped), **(info or {})})
+    return tables
+
+
+def check_config(out_dir: str, config: dict) -> None:
+    """Record ``config`` for ``out_dir``; refuse to mix outputs of different configs.
+
+    A stage re-run with another configuration would otherwise resume from outputs
+    made with the old one; the user removes the directory to start again.
+    """
+    path = os.path.join(_jobs_dir(out_dir), "config.json")
+    norm = json.loads(json.dumps(config, sort_keys=True, default=str))
+    if os.path.isfile(path):
+        with open(path) as f:
+            old = json.load(f)
+        if old != norm:
+            diff = c_sorted(k for k in set(old) | set(norm) if old.get(k) != norm.get(k))
+            raise StageError(f"{out_dir} was made with another configuration (differs in {diff}); "
+                             "remove the directory to make it again")
+        return
+    os.makedirs(_jobs_dir(out_dir), exist_ok=True)
+    write_json(path, norm)

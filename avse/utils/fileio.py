@@ -1,0 +1,70 @@
+"""Atomic file writing and completion markers.
+
+Every output of a stage is written to a temporary name in the destination folder and
+renamed into place only when complete (``os.replace`` is atomic on POSIX), so a file
+that exists is a finished file, and a killed job never leaves a half-written output
+that a re-run would take as complete.
+"""
+import contextlib
+import json
+import os
+import tempfile
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
+
+    The temporary name keeps the extension of ``path`` so that writers which infer
+    the format from the suffix (soundfile, numpy, PyAV) still work.
+    """
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    base = os.path.basename(path)
+    stem, ext = os.path.splitext(base)
+    if stem.endswith(".tar"):  # keep double extensions like .tar.gz
+        stem, ext = stem[:-4], ".tar" + ext
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=d)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "w", **kwargs):
+    """Open a temporary file for writing; it replaces ``path`` when the block ends cleanly."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+
+
+def write_json(path: str, obj, indent: int = 2) -> None:
+    """Write ``obj`` as JSON atomically."""
+    with atomic_open(path) as f:
+        json.dump(obj, f, indent=indent, sort_keys=True)
+        f.write("\n")
+
+
+DONE_NAME = ".done"
+
+
+def mark_done(directory: str, info: dict | None = None) -> None:
+    """Mark ``directory`` as a complete stage output (written last, atomically)."""
+    write_json(os.path.join(directory, DONE_NAME), info or {})
+
+
+def is_done(directory: str) -> bool:
+    """True when ``directory`` was completed by :func:`mark_done`."""
+    return os.path.isfile(os.path.join(directory, DONE_NAME))
+
+
+def clear_done(directory: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(directory, DONE_NAME))

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Data-dir helper; see: utils/split_scp.pl --help  (implemented in avse/bin/datadir.py)
+exec "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/avse_python" -m avse.bin.datadir split "$@"
