@@ -15,3 +15,8 @@ class InputError(AvseError, ValueError):
 
 class StageError(AvseError, RuntimeError):
     """A stage was started before its inputs exist, or its outputs are inconsistent."""
+
+
+class SkipUtterance(AvseError):
+    """An utterance that a documented rule leaves out (e.g. audio and video lengths
+    disagree beyond the tolerated limit); it is listed with the reason, never fatal."""

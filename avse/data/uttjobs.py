@@ -9,7 +9,8 @@ utterances are skipped, so a re-run resumes. The merge (``--merge true``) collec
 every job's rows into sorted tables, writes ``spk2utt``, validates the directory and
 marks it done; a done directory makes later runs of the stage return at once.
 
-Utterances that fail with an :class:`InputError` either stop the job (``on_error:
+An utterance for which ``fn`` raises :class:`SkipUtterance` is always left out and
+listed in ``DIR/.jobs/skipped.JOB``. Utterances that fail with an :class:`InputError` either stop the job (``on_error:
 fail``, the default: the message names the utterance) or are listed with the reason
 in ``DIR/.jobs/skipped.JOB`` and left out (``on_error: skip``).
 """
@@ -21,7 +22,7 @@ from typing import Callable, Dict, Iterable, List
 
 from tqdm import tqdm
 
-from avse.errors import InputError, StageError
+from avse.errors import InputError, SkipUtterance, StageError
 from avse.io.scp import c_sorted, read_table, write_table
 from avse.utils.fileio import is_done, mark_done, write_json
 
@@ -94,6 +95,10 @@ def run_job(keys: List[str], fn: Callable[[str], Rows], out_dir: str, job: int =
         for key in tqdm(todo, desc=desc or f"job {job}", disable=not progress, unit="utt"):
             try:
                 rows = fn(key)
+            except SkipUtterance as e:
+                log.warning("leaving out %s: %s", key, e)
+                skipped[key] = str(e).replace("\n", " ")
+                continue
             except InputError as e:
                 if on_error == "fail":
                     raise InputError(f"utterance {key!r}: {e}") from e
@@ -109,6 +114,48 @@ def run_job(keys: List[str], fn: Callable[[str], Rows], out_dir: str, job: int =
     return done
 
 
+def collect_rows(out_dir: str) -> tuple[Dict[str, Rows], Dict[str, str]]:
+    """Every job's rows of ``out_dir`` (key -> rows) and the skipped keys (key -> reason)."""
+    jd = _jobs_dir(out_dir)
+    paths = sorted(glob.glob(os.path.join(jd, "rows.*.jsonl")))
+    if not paths:
+        raise StageError(f"{out_dir}: no job results to merge; run the jobs first")
+    rows: Dict[str, Rows] = {}
+    for p in paths:
+        rows.update(read_rows(p))
+    skipped: Dict[str, str] = {}
+    for p in glob.glob(os.path.join(jd, "skipped.*")):
+        skipped.update(read_table(p))
+    return rows, skipped
+
+
+def write_data_dir(out_dir: str, rows: Dict[str, Rows], extra: Dict[str, Dict[str, str]] | None = None,
+                   validate: bool = True) -> Dict[str, Dict[str, str]]:
+    """Write per-utterance ``rows`` as sorted tables (+ ``spk2utt``) and check the dir.
+
+    Tables whose name starts with ``_`` are bookkeeping and not written.
+    """
+    from avse.data.datadir import DataDir, write_spk2utt
+
+    tables: Dict[str, Dict[str, str]] = {}
+    for key, r in rows.items():
+        for tab, val in r.items():
+            if not tab.startswith("_"):
+                tables.setdefault(tab, {})[key] = str(val)
+    os.makedirs(out_dir, exist_ok=True)
+    for tab, vals in tables.items():
+        if len(vals) != len(rows):
+            raise StageError(f"{out_dir}: table {tab} lacks {len(rows) - len(vals)} of {len(rows)} utterances")
+        write_table(os.path.join(out_dir, tab), vals)
+    for tab, vals in (extra or {}).items():
+        write_table(os.path.join(out_dir, tab), vals)
+    if "utt2spk" in tables:
+        write_spk2utt(out_dir)
+    if validate and "wav.scp" in tables:
+        DataDir(out_dir).validate(check_files=True)
+    return tables
+
+
 def merge_jobs(out_dir: str, extra: Dict[str, Dict[str, str]] | None = None,
                validate: bool = True, info: dict | None = None) -> Dict[str, Dict[str, str]]:
     """Merge every job's rows of ``out_dir`` into sorted tables and mark it done.
@@ -119,41 +166,16 @@ def merge_jobs(out_dir: str, extra: Dict[str, Dict[str, str]] | None = None,
             has a ``wav.scp``).
         info: recorded in the done marker (e.g. the resolved config).
     Returns:
-        The merged per-utterance tables.
+        The merged per-utterance tables (empty when the dir was already done).
     """
-    from avse.data.datadir import DataDir, write_spk2utt
-
     if is_done(out_dir):
         return {}
-    jd = _jobs_dir(out_dir)
-    paths = sorted(glob.glob(os.path.join(jd, "rows.*.jsonl")))
-    if not paths:
-        raise StageError(f"{out_dir}: no job results to merge; run the jobs first")
-    tables: Dict[str, Dict[str, str]] = {}
-    n = 0
-    for p in paths:
-        for key, rows in read_rows(p).items():
-            n += 1
-            for tab, val in rows.items():
-                tables.setdefault(tab, {})[key] = str(val)
-    skipped: Dict[str, str] = {}
-    for p in glob.glob(os.path.join(jd, "skipped.*")):
-        skipped.update(read_table(p))
+    rows, skipped = collect_rows(out_dir)
     if skipped:
         write_table(os.path.join(out_dir, "skipped"), skipped)
         log.warning("%s: %d utterances skipped (listed in %s/skipped)", out_dir, len(skipped), out_dir)
-    for tab, vals in tables.items():
-        missing = n - len(vals)
-        if missing:
-            raise StageError(f"{out_dir}: table {tab} lacks {missing} of {n} utterances")
-        write_table(os.path.join(out_dir, tab), vals)
-    for tab, vals in (extra or {}).items():
-        write_table(os.path.join(out_dir, tab), vals)
-    if "utt2spk" in tables:
-        write_spk2utt(out_dir)
-    if validate and "wav.scp" in tables:
-        DataDir(out_dir).validate(check_files=True)
-    mark_done(out_dir, {"utterances": n, "skipped": len(skipped), **(info or {})})
+    tables = write_data_dir(out_dir, rows, extra, validate)
+    mark_done(out_dir, {"utterances": len(rows), "skipped": len(skipped), **(info or {})})
     return tables
 
 

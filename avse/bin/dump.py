@@ -1,0 +1,174 @@
+"""Stage 3: audio at the working rate and lip arrays, into a dump dir.
+
+    python -m avse.bin.dump --data_dir data/X --out_dir dump/raw/X --fs 16000 \\
+        [--lip_backend none] [--key_file K --job J] [--merge true]
+
+Every audio table (``wav.scp``, ``spk*.scp``, ``reverb*.scp``, ``noise*.scp``,
+``dereverb*.scp``) is read and validated; files already at ``--fs`` are referenced
+in place, others are resampled into ``out_dir/<table>/``. Other per-utterance tables
+are copied. With ``video.scp`` and a lip backend, the mouth crops are written as
+``(T, 88, 88)`` uint8 ``.npy`` (``lip.scp``) with per-frame confidences
+``(T,)`` float32 (``lip_conf.scp``).
+
+Audio/video duration rule: the lips must have ``T = ceil(n_samples * 25 / fs)``
+frames (``avse.corpus.types.n_video_frames``). A difference of at most one frame is
+padded (last frame repeated, confidence 0) or trimmed silently. A larger difference
+up to ``--max_av_mismatch`` seconds is padded/trimmed the same way and reported in
+``out_dir/av_mismatch`` (``<utt> <audio_s> <video_s> <diff_s>``). Beyond that the
+utterance is left out and listed in ``out_dir/skipped``.
+"""
+import argparse
+import logging
+import os
+import sys
+
+import numpy as np
+
+from avse.corpus.types import n_video_frames
+from avse.data.datadir import AUDIO_TABLE, DataDir
+from avse.data.uttjobs import check_config, merge_jobs, read_rows, run_job, select_keys
+from avse.errors import AvseError, SkipUtterance, StageError
+from avse.io.audio import audio_info, load_audio, save_audio
+from avse.io.scp import read_table, write_table
+from avse.lips import LIP_BACKENDS, LIP_FPS
+from avse.lips.backends import fit_to_audio
+from avse.utils.config import add_job_args, none_or, parse_args, save_config, str2bool, to_dict, yaml_value
+from avse.utils.fileio import atomic_path, is_done
+from avse.utils.log import setup_logging
+
+log = logging.getLogger("avse.dump")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data_dir", required=True)
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--fs", type=int, default=16000, help="working sample rate (Hz)")
+    p.add_argument("--lip_backend", type=none_or(str), default="none",
+                   help="lip extraction backend for video.scp; 'null' to skip lips")
+    p.add_argument("--lip_conf", type=yaml_value, default={}, help="backend options (mapping)")
+    p.add_argument("--max_av_mismatch", type=float, default=0.5,
+                   help="seconds of audio/video length difference tolerated (padded/trimmed)")
+    p.add_argument("--merge", type=str2bool, default=False)
+    p.add_argument("--on_error", default="fail", choices=["fail", "skip"])
+    p.add_argument("--verbose", type=int, default=1)
+    add_job_args(p)
+    return p
+
+
+class Dumper:
+    def __init__(self, args):
+        self.args = args
+        self.src = DataDir(args.data_dir)
+        names = self.src.utt_tables()
+        self.tables = {n: self.src.table(n) for n in names}
+        self.audio_tables = [n for n in names if AUDIO_TABLE.match(n)]
+        self.lips = args.lip_backend is not None and "video.scp" in self.tables
+        if self.lips:
+            LIP_BACKENDS.get(args.lip_backend)  # unknown name fails early
+
+    def audio(self, table: str, key: str) -> tuple[str, int]:
+        path = self.tables[table][key]
+        fs = self.args.fs
+        noise = table.startswith("noise")
+        sr, _, _ = audio_info(path, utt=key)
+        if sr == fs and not path.rstrip().endswith("|"):
+            x, _ = load_audio(path, fs, utt=key, allow_silent=noise)  # validate in place
+            return path, len(x)
+        x, _ = load_audio(path, fs, utt=key, resample_to_fs=True, allow_silent=noise)
+        out = os.path.join(self.args.out_dir, table[:-4], f"{key}.wav")
+        save_audio(out, x, fs, subtype="FLOAT")
+        return out, len(x)
+
+    def lip(self, key: str, n_samples: int) -> dict:
+        from avse.io.video import read_video
+
+        a = self.args
+        frames, fps = read_video(self.tables["video.scp"][key], gray=True, utt=key)
+        lips, conf = LIP_BACKENDS.build(a.lip_backend, frames, fps, **(a.lip_conf or {}))
+        target = n_video_frames(n_samples, a.fs, LIP_FPS)
+        diff_s = (len(lips) - target) / LIP_FPS
+        rows = {}
+        if abs(len(lips) - target) > 1:
+            if abs(diff_s) > a.max_av_mismatch:
+                raise SkipUtterance(f"audio {n_samples / a.fs:.2f} s and video {len(lips) / LIP_FPS:.2f} s "
+                                    f"differ by more than {a.max_av_mismatch} s")
+            rows["_av_mismatch"] = f"{n_samples / a.fs:.3f} {len(lips) / LIP_FPS:.3f} {diff_s:+.3f}"
+        lips, conf = fit_to_audio(lips, conf, target)
+        stem = os.path.splitext(os.path.basename(self.tables["video.scp"][key]))[0]
+        # a video shared by several mixtures (one per SNR) is stored once per length
+        lip_path = os.path.join(a.out_dir, "lip", f"{stem}_{target}.npy")
+        conf_path = os.path.join(a.out_dir, "lip_conf", f"{stem}_{target}.npy")
+        for path, arr in ((conf_path, conf), (lip_path, lips)):
+            if not os.path.isfile(path):
+                with atomic_path(path) as tmp:
+                    np.save(tmp, arr)
+        rows.update({"lip.scp": lip_path, "lip_conf.scp": conf_path})
+        return rows
+
+    def __call__(self, key: str) -> dict:
+        rows = {}
+        n_samples = None
+        for t in self.audio_tables:
+            rows[t], n = self.audio(t, key)
+            if t == "wav.scp":
+                n_samples = n
+        for t, tab in self.tables.items():
+            if t not in rows:
+                rows[t] = tab[key]
+        if self.lips:
+            rows.update(self.lip(key, n_samples))
+        return rows
+
+
+def main(argv=None) -> int:
+    args = parse_args(get_parser(), argv)
+    setup_logging(args.verbose)
+    try:
+        if is_done(args.out_dir):
+            log.info("%s is complete; nothing to do", args.out_dir)
+            return 0
+        if not os.path.isdir(args.data_dir):
+            raise StageError(f"{args.data_dir}: not found; run the data preparation stages first")
+        check_config(args.out_dir, {k: v for k, v in to_dict(args).items()
+                                    if k not in ("key_file", "job", "merge", "progress", "verbose")})
+        dumper = Dumper(args)
+        if args.merge:
+            finish(args, dumper)
+            return 0
+        keys = select_keys(dumper.src.keys, args.key_file)
+        run_job(keys, dumper, args.out_dir, job=args.job, on_error=args.on_error,
+                progress=args.progress, desc=f"dump {os.path.basename(args.data_dir)}")
+    except AvseError as e:
+        log.error("%s", e)
+        return 1
+    return 0
+
+
+def finish(args, dumper: Dumper) -> None:
+    """Merge the jobs; the done marker (written by merge_jobs) comes last."""
+    import glob
+    import shutil
+
+    os.makedirs(args.out_dir, exist_ok=True)
+    mismatch = {}
+    for p in glob.glob(os.path.join(args.out_dir, ".jobs", "rows.*.jsonl")):
+        for k, r in read_rows(p).items():
+            if "_av_mismatch" in r:
+                mismatch[k] = r["_av_mismatch"]
+    if mismatch:
+        write_table(os.path.join(args.out_dir, "av_mismatch"), mismatch)
+        log.warning("%s: %d utterances with audio/video length mismatch > 1 frame (see av_mismatch)",
+                    args.out_dir, len(mismatch))
+    extra = {}
+    for name in os.listdir(args.data_dir):  # dir-level files
+        if name == "noise_desc":
+            extra[name] = read_table(os.path.join(args.data_dir, name))
+        elif name.endswith(".json"):
+            shutil.copy(os.path.join(args.data_dir, name), os.path.join(args.out_dir, name))
+    save_config(args, args.out_dir)
+    merge_jobs(args.out_dir, extra=extra, info={"fs": args.fs, "lips": dumper.lips})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Recipe template shared by every egs/<corpus>/avse1 (symlinked there as avse.sh).
+# Stages (each a few lines calling python -m avse.bin.<verb>; logic lives in Python):
+#   1 data prep (local/data.sh)        2 room/noise simulation of test sets
+#   3 audio dump + lip arrays           4 diffusion-prior training
+#   5 unsupervised inference            6 scoring + RESULTS.md
+#   7 pack the trained model
+# Re-running a stage skips finished work; a half-written output is never taken as done.
+set -euo pipefail
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*" >&2
+}
+min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+SECONDS=0
+
+# General
+stage=1              # first stage to run
+stop_stage=7         # last stage to run
+nj=4                 # parallel jobs for data work
+inference_nj=4       # parallel jobs for inference
+ngpu=0               # GPUs for training (>1: torchrun DDP)
+gpu_inference=false  # run inference on a GPU
+fs=16000             # working sample rate (Hz)
+dumpdir=dump         # features and lips
+expdir=exp           # models, enhanced audio, scores
+seed=0
+
+# Data
+local_data_opts=     # options passed to local/data.sh
+train_set=           # clean speech for the prior
+valid_set=           # clean speech for the validation loss
+test_sets=           # test sets; one with conf/simulate/<name>.yaml is simulated in stage 2
+sim_conf_dir=conf/simulate
+lip_backend=none     # lip extraction backend for video.scp; null: no lips
+
+# Training
+train_config=        # YAML of avse.bin.train
+prior_tag=           # experiment name; default: from the train config's name
+train_args=          # extra flags for avse.bin.train
+skip_train=false     # skip stage 4 (use an existing model)
+
+# Inference and scoring
+inference_config=    # one or more YAMLs of avse.bin.enhance (space separated)
+inference_tag=       # with a single config: its tag (default: the config's name)
+inference_args=      # extra flags for avse.bin.enhance
+inference_model=model.pt
+scoring_metrics="si_sdr pesq_wb pesq_nb pesq_nb_raw estoi"
+
+help_message=$(cat <<EOF2
+Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
+  --stage/--stop_stage N    stages to run (1..7), now ${stage}..${stop_stage}
+  --nj/--inference_nj N     parallel jobs (data work / inference)
+  --ngpu N                  GPUs for training; >1 runs torchrun DDP
+  --gpu_inference bool      inference on a GPU
+  --fs Hz                   working sample rate
+  --train_set/--valid_set/--test_sets
+  --dumpdir/--expdir DIR
+  --train_config/--inference_config YAML, --inference_tag, --prior_tag
+  --train_args/--inference_args "flags"   extra flags (every YAML key is a flag)
+  --skip_train bool         reuse an existing model
+  --lip_backend NAME|null   lip extraction for video.scp
+  --local_data_opts "..."   options of local/data.sh
+EOF2
+)
+
+log "$0 $*"
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+. utils/avse_jobs.sh
+
+[ $# -ne 0 ] && { log "unexpected arguments: $*"; echo "${help_message}"; exit 2; }
+[ -z "${train_set}" ] && { log "--train_set is required"; exit 2; }
+[ -z "${test_sets}" ] && { log "--test_sets is required"; exit 2; }
+[ -z "${prior_tag}" ] && [ -n "${train_config}" ] && prior_tag=$(basename "${train_config}" .yaml)
+prior_tag=${prior_tag:-prior}
+prior_dir=${expdir}/${prior_tag}
+
+need() {  # need <path> <what> : a stage started before its inputs exist
+    [ -e "$1" ] || { log "Error: $1 not found: $2"; exit 1; }
+}
+
+if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
+    log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
+    need local/data.sh "this recipe has no data preparation script"
+    local/data.sh ${local_data_opts}
+fi
+
+if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
+    log "Stage 2: room and noise simulation"
+    for dset in ${test_sets}; do
+        conf=${sim_conf_dir}/${dset}.yaml
+        if [ ! -f "${conf}" ]; then log "${dset}: no ${conf}, not simulated"; continue; fi
+        out=data/${dset}
+        mkdir -p "${out}"
+        python -m avse.bin.simulate --config "${conf}" --out_dir "${out}" --seed "${seed}" \
+            --list_keys "${out}/keys.all"
+        run_jobs simulate "${nj}" "${out}/keys.all" "${out}" "${train_cmd}" -- \
+            python -m avse.bin.simulate --config "${conf}" --out_dir "${out}" --seed "${seed}"
+    done
+fi
+
+if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
+    log "Stage 3: audio at ${fs} Hz and lips into ${dumpdir}/raw"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        need "data/${dset}/wav.scp" "run stages 1-2 first"
+        out=${dumpdir}/raw/${dset}
+        run_jobs dump "${nj}" "data/${dset}/wav.scp" "${out}" "${train_cmd}" -- \
+            python -m avse.bin.dump --data_dir "data/${dset}" --out_dir "${out}" --fs "${fs}" \
+                --lip_backend "${lip_backend}"
+    done
+fi
+
+if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! "${skip_train}"; then
+    log "Stage 4: prior training -> ${prior_dir}"
+    need "${dumpdir}/raw/${train_set}/wav.scp" "run stage 3 first"
+    need "${train_config}" "--train_config is required for training"
+    launcher=(python)
+    [ "${ngpu}" -gt 1 ] && launcher=(torchrun --standalone --nproc_per_node "${ngpu}")
+    mkdir -p "${prior_dir}"
+    ${cuda_cmd} --gpu "${ngpu}" "${prior_dir}/train.log" \
+        "${launcher[@]}" -m avse.bin.train --config "${train_config}" \
+            --train_dir "${dumpdir}/raw/${train_set}" \
+            ${valid_set:+--valid_dir "${dumpdir}/raw/${valid_set}"} \
+            --out_dir "${prior_dir}" --ngpu "${ngpu}" --seed "${seed}" --resume true ${train_args}
+fi
+
+# inference tags: one per config
+tags=()
+for c in ${inference_config}; do tags+=("$(basename "${c}" .yaml)"); done
+if [ -n "${inference_tag}" ]; then
+    [ ${#tags[@]} -eq 1 ] || { log "--inference_tag needs exactly one --inference_config"; exit 2; }
+    tags=("${inference_tag}")
+fi
+
+if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
+    log "Stage 5: unsupervised inference with ${prior_dir}/${inference_model}"
+    need "${prior_dir}/${inference_model}" "train the prior first (stage 4)"
+    [ -n "${inference_config}" ] || { log "--inference_config is required"; exit 2; }
+    device=cpu; gpu=0
+    "${gpu_inference}" && { device=cuda; gpu=1; }
+    i=0
+    for c in ${inference_config}; do
+        tag=${tags[$i]}; i=$((i + 1))
+        for dset in ${test_sets}; do
+            data=${dumpdir}/raw/${dset}
+            need "${data}/wav.scp" "run stage 3 first"
+            out=${prior_dir}/${tag}/${dset}
+            run_jobs enhance "${inference_nj}" "${data}/wav.scp" "${out}" "${decode_cmd} --gpu ${gpu}" -- \
+                python -m avse.bin.enhance --config "${c}" --model "${prior_dir}/${inference_model}" \
+                    --data_dir "${data}" --out_dir "${out}" --device "${device}" --seed "${seed}" ${inference_args}
+        done
+    done
+fi
+
+if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
+    log "Stage 6: scoring (${scoring_metrics})"
+    for dset in ${test_sets}; do
+        data=${dumpdir}/raw/${dset}
+        need "${data}/spk1.scp" "scoring needs reference speech (spk1.scp); run stages 2-3"
+        systems=("noisy:${data}/wav.scp:${expdir}/noisy/${dset}")
+        for tag in "${tags[@]}"; do
+            d=${prior_dir}/${tag}/${dset}
+            if [ -f "${d}/wav.scp" ]; then systems+=("${tag}:${d}/wav.scp:${d}"); fi
+        done
+        for s in "${systems[@]}"; do
+            IFS=: read -r name inf dir <<< "${s}"
+            timing=()
+            [ -f "${dir}/timing.json" ] && timing=(--timing_json "${dir}/timing.json")
+            ${train_cmd} --num-threads "${nj}" "${dir}/score/log/score.log" \
+                python -m avse.bin.score --ref_scp "${data}/spk1.scp" --inf_scp "${inf}" \
+                    --out_dir "${dir}/score" --metrics ${scoring_metrics} --nj "${nj}" \
+                    --data_dir "${data}" --system "${name}" --test_set "${dset}" "${timing[@]}"
+        done
+    done
+    python -m avse.bin.make_results --exp_dir "${expdir}" --out "${expdir}/RESULTS.md" \
+        --recipe "$(basename "$(dirname "$PWD")")/$(basename "$PWD")"
+    cp "${expdir}/RESULTS.md" RESULTS.md
+    log "Results in RESULTS.md"
+fi
+
+if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
+    log "Stage 7: pack the model"
+    need "${prior_dir}/${inference_model}" "train the prior first (stage 4)"
+    python -m avse.bin.pack --exp_dir "${prior_dir}" --model "${inference_model}" \
+        --extra ${inference_config} RESULTS.md --out "${prior_dir}/packed.tar.gz"
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Stage 1 of mini_av: generate the synthetic audio-visual corpus and its data dirs
+# data/{train,valid,test} (speech + mouth video) and data/{noise_train,noise_test}.
+set -euo pipefail
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
+
+size=default   # tiny | default | large
+scale=1.0      # multiplies utterances per speaker
+nj=4
+seed=0
+help_message="Usage: local/data.sh [--size tiny|default|large] [--scale F] [--nj N] [--seed N]"
+
+. ./path.sh
+. ./cmd.sh
+. ./db.sh
+. utils/parse_options.sh
+. utils/avse_jobs.sh
+
+if [ -z "${MINI_AV:-}" ]; then
+    log "Error: set MINI_AV in db.sh to the folder where the generated corpus goes"
+    exit 1
+fi
+corpus=${MINI_AV}/${size}_x${scale}_seed${seed}
+mkdir -p "${corpus}"
+opts=(--corpus_dir "${corpus}" --data_dir data --size "${size}" --scale "${scale}" --seed "${seed}")
+python -m avse.bin.make_mini_av "${opts[@]}" --list_keys "${corpus}/keys.all"
+run_jobs make_mini_av "${nj}" "${corpus}/keys.all" "${corpus}" "${train_cmd}" -- \
+    python -m avse.bin.make_mini_av "${opts[@]}"
+for d in train valid test noise_train noise_test; do
+    utils/validate_data_dir.sh "data/${d}"
+done
+log "mini_av ready: $(du -sh "${corpus}" | cut -f1) in ${corpus}"
