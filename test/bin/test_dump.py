@@ -1,0 +1,71 @@
+"""avse.bin.dump (stage 3): audio validation/resampling, lips and the A/V length rule."""
+import os
+
+import numpy as np
+import pytest
+
+from avse.bin.dump import main
+from avse.data.datadir import DataDir
+from avse.io.scp import read_table
+from testutils import speechlike
+
+
+def _video(path, n_frames, size=88):
+    from avse.io.video import write_video
+
+    frames = (np.arange(n_frames)[:, None, None] * 3 + np.zeros((1, size, size))).astype(np.uint8)
+    write_video(path, frames, fps=25.0)
+    return path
+
+
+@pytest.fixture
+def av_dir(tiny_data_dir, tmp_path):
+    wavs = read_table(os.path.join(tiny_data_dir, "wav.scp"))
+    durs = {k: float(v) for k, v in read_table(os.path.join(tiny_data_dir, "utt2dur")).items()}
+    rows = {}
+    for i, k in enumerate(sorted(wavs)):
+        n = int(np.ceil(durs[k] * 25))
+        n += {0: 0, 1: 1, 2: 5, 3: 40}[i]  # exact, one frame, 0.2 s, 1.6 s too long
+        rows[k] = _video(str(tmp_path / "vid" / f"{k}.mp4"), n)
+    with open(os.path.join(tiny_data_dir, "video.scp"), "w") as f:
+        f.writelines(f"{k} {rows[k]}\n" for k in sorted(rows))
+    return tiny_data_dir
+
+
+def test_dump_lips_and_mismatch_rule(av_dir, tmp_path):
+    out = str(tmp_path / "dump")
+    assert main(["--data_dir", av_dir, "--out_dir", out, "--progress", "false"]) == 0
+    assert main(["--data_dir", av_dir, "--out_dir", out, "--merge", "true"]) == 0
+    d = DataDir(out)
+    assert d.keys == ["spkA_001", "spkA_002", "spkB_001"]  # spkB_002 left out (1.6 s)
+    assert "spkB_002" in read_table(os.path.join(out, "skipped"))
+    assert list(read_table(os.path.join(out, "av_mismatch"))) == ["spkB_001"]
+    for k in d.keys:
+        lips = np.load(d.table("lip.scp")[k])
+        conf = np.load(d.table("lip_conf.scp")[k])
+        n = int(np.ceil(float(d.table("utt2dur")[k]) * 25 - 1e-9))
+        assert lips.shape == (n, 88, 88) and lips.dtype == np.uint8 and conf.shape == (n,)
+    # audio already at 16 kHz is referenced in place
+    assert d.table("wav.scp") == {k: v for k, v in read_table(os.path.join(av_dir, "wav.scp")).items() if k in d.keys}
+
+
+def test_dump_resamples_and_rejects_bad_audio(tiny_data_dir, tmp_path, make_wav):
+    out = str(tmp_path / "dump8k")
+    assert main(["--data_dir", tiny_data_dir, "--out_dir", out, "--fs", "8000", "--lip_backend", "null"]) == 0
+    assert main(["--data_dir", tiny_data_dir, "--out_dir", out, "--fs", "8000", "--merge", "true"]) == 0
+    import soundfile as sf
+    for v in DataDir(out).table("wav.scp").values():
+        assert v.startswith(out) and sf.info(v).samplerate == 8000
+    # a NaN file fails the stage with the utterance named, and nothing is marked done
+    wavs = read_table(os.path.join(tiny_data_dir, "wav.scp"))
+    sf.write(wavs["spkB_001"], np.array([0.1, np.nan] * 100, np.float32), 16000, subtype="FLOAT")
+    out2 = str(tmp_path / "dump_bad")
+    assert main(["--data_dir", tiny_data_dir, "--out_dir", out2]) == 1
+    assert not os.path.exists(os.path.join(out2, ".done"))
+    assert main(["--data_dir", str(tmp_path / "missing"), "--out_dir", out2]) == 1
+
+
+def test_stage_refuses_changed_config(tiny_data_dir, tmp_path):
+    out = str(tmp_path / "d")
+    assert main(["--data_dir", tiny_data_dir, "--out_dir", out, "--fs", "16000"]) == 0
+    assert main(["--data_dir", tiny_data_dir, "--out_dir", out, "--fs", "8000"]) == 1
