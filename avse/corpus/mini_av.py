@@ -22,11 +22,14 @@ from avse.utils.seeding import utt_rng
 
 FS = 16000
 
-# speakers per split, utterances per speaker, noise instances per type, seconds each
+# speakers per split, utterances per speaker, noise instances per type, seconds each.
+# espeak-ng has 16 distinct voice variants: tiny and default use 16 main speakers, each
+# with its own variant; the babble talkers (noise only) reuse variants at other pitches.
+# large reuses variants for main speakers too (other accent and pitch band).
 SIZES: Dict[str, dict] = {
-    "tiny": dict(train=(12, 3), valid=(2, 2), test=(3, 2), babble_speakers=4,
+    "tiny": dict(train=(11, 3), valid=(2, 2), test=(3, 2), babble_speakers=4,
                  noise_train=1, noise_test=1, noise_seconds=6.0),
-    "default": dict(train=(12, 50), valid=(2, 10), test=(3, 8), babble_speakers=4,
+    "default": dict(train=(11, 50), valid=(2, 10), test=(3, 8), babble_speakers=4,
                     noise_train=3, noise_test=2, noise_seconds=12.0),
     "large": dict(train=(24, 200), valid=(4, 25), test=(6, 20), babble_speakers=8,
                   noise_train=10, noise_test=5, noise_seconds=30.0),
