@@ -31,3 +31,16 @@ def test_done_marker(tmp_path):
     assert is_done(str(tmp_path))
     clear_done(str(tmp_path))
     assert not is_done(str(tmp_path))
+
+
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        import importlib
+        import avse.utils.fileio as fio
+        importlib.reload(fio)
+        with fio.atomic_open(str(tmp_path / "m.txt")) as f:
+            f.write("x")
+        assert (os.stat(tmp_path / "m.txt").st_mode & 0o777) == 0o644
+    finally:
+        os.umask(old)
