@@ -32,11 +32,16 @@ from avse.io.audio import audio_info, load_audio, save_audio
 from avse.io.scp import read_table, write_table
 from avse.lips import LIP_BACKENDS, LIP_FPS
 from avse.lips.backends import fit_to_audio
-from avse.utils.config import add_job_args, none_or, parse_args, save_config, str2bool, to_dict, yaml_value
+from avse.utils.config import add_job_args, parse_args, save_config, str2bool, to_dict, yaml_value
 from avse.utils.fileio import atomic_path, is_done
 from avse.utils.log import setup_logging
 
 log = logging.getLogger("avse.dump")
+
+
+def _backend(v):
+    """'null' (or empty) means no lips; every other value names a backend ('none' included)."""
+    return None if v is None or str(v).lower() in ("null", "") else str(v)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -44,8 +49,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", required=True)
     p.add_argument("--out_dir", required=True)
     p.add_argument("--fs", type=int, default=16000, help="working sample rate (Hz)")
-    p.add_argument("--lip_backend", type=none_or(str), default="none",
-                   help="lip extraction backend for video.scp; 'null' to skip lips")
+    p.add_argument("--lip_backend", type=_backend, default="none",
+                   help="lip extraction backend for video.scp ('none': already mouth crops); "
+                        "'null' to skip lips")
     p.add_argument("--lip_conf", type=yaml_value, default={}, help="backend options (mapping)")
     p.add_argument("--max_av_mismatch", type=float, default=0.5,
                    help="seconds of audio/video length difference tolerated (padded/trimmed)")

@@ -51,8 +51,10 @@ def test_dump_lips_and_mismatch_rule(av_dir, tmp_path):
 
 def test_dump_resamples_and_rejects_bad_audio(tiny_data_dir, tmp_path, make_wav):
     out = str(tmp_path / "dump8k")
-    assert main(["--data_dir", tiny_data_dir, "--out_dir", out, "--fs", "8000", "--lip_backend", "null"]) == 0
-    assert main(["--data_dir", tiny_data_dir, "--out_dir", out, "--fs", "8000", "--merge", "true"]) == 0
+    opts = ["--data_dir", tiny_data_dir, "--out_dir", out, "--fs", "8000", "--lip_backend", "null"]
+    assert main(opts) == 0
+    assert main(opts + ["--merge", "true"]) == 0
+    assert not DataDir(out).has("lip.scp")
     import soundfile as sf
     for v in DataDir(out).table("wav.scp").values():
         assert v.startswith(out) and sf.info(v).samplerate == 8000
