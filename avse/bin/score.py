@@ -1,0 +1,364 @@
+"""Stage 6: score estimates against references, per utterance and per condition.
+
+    python -m avse.bin.score --ref_scp REF [--ref_scp REF2 ...] --inf_scp INF [--inf_scp INF2 ...] \\
+        --out_dir DIR [--metrics si_sdr pesq_wb pesq_nb pesq_nb_raw estoi] [--nj N] \\
+        [--data_dir DATA] [--mix_scp MIX] [--system NAME] [--test_set NAME] \\
+        [--timing_json FILE] [--fs 16000] [--t60_bins 0 0.3 0.6 1.0]
+
+Metrics (``avse.metrics``): ``si_sdr`` (dB), ``sdr`` (plain SNR, dB), ``pesq_wb``
+(MOS-LQO, P.862.2), ``pesq_nb`` (MOS-LQO, P.862.1), ``pesq_nb_raw`` (raw P.862
+narrow band), ``estoi``, ``stoi``; ``si_sdri`` (SI-SDR improvement over the input) is
+added when ``--mix_scp`` is given.
+
+Utterances: the keys of the (first) ``--inf_scp``. Every reference (and ``--mix_scp``,
+other ``--inf_scp``) must hold them; a missing key is an error naming it. Extra
+reference keys are ignored. Audio is read with ``avse.io.audio.load_audio`` at ``--fs``
+(other rates are resampled); silent estimates are scored (their metrics are ``nan``).
+
+Separation: with K > 1 ``--ref_scp``/``--inf_scp`` pairs, the permutation of the
+estimates is chosen per utterance by mean SI-SDR; every metric is computed with it and
+averaged over the K sources. ``DIR/perm`` lists, per utterance, the 1-based index of
+the ``--inf_scp`` paired with reference 1, 2, ...
+
+Outputs in ``DIR``:
+
+* ``<metric>``: ``<utt> <value>`` per line, sorted, 4 decimals (``nan`` if undefined);
+* ``summary.json``: ``{metric: mean over finite values, "n_utts": N,
+  "n_failed": {metric: number of nan}}`` (a mean with no finite value is ``null``);
+* ``meta.json``: ``system``, ``test_set``, ``date`` (UTC), the inputs, and the scalar
+  fields of ``--timing_json`` (e.g. ``rtf``, ``nfe``);
+* ``conditions.json`` and ``conditions.md``: means per SNR (``utt2snr``), noise type
+  (``utt2noise``) and T60 bin (``utt2t60``) of ``--data_dir``, with counts;
+* ``by_snr.png``: mean SI-SDR per SNR (when ``utt2snr`` exists and SI-SDR is scored);
+* ``config.yaml`` and the ``.done`` marker (written last).
+
+``--system`` defaults to the name of the directory two levels above ``DIR`` when ``DIR``
+is called ``score`` (the recipe layout ``<system>/<test_set>/score``), else to the name
+of ``DIR``; ``--test_set`` to the name of the parent of ``DIR``.
+
+Work is spread over ``--nj`` processes (``multiprocessing.Pool``, chunks of
+utterances); results are collected in key order, so the output does not depend on
+``--nj``.
+"""
+import argparse
+import datetime
+import json
+import logging
+import math
+import multiprocessing
+import os
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from avse.errors import AvseError, InputError
+from avse.io.audio import load_audio
+from avse.io.scp import c_sorted, read_table, write_table
+from avse.metrics import DEFAULT_METRICS, METRICS, compute_metrics, finite_mean, preload
+from avse.metrics.pit import MAX_SOURCES, best_permutation, si_sdr_matrix
+from avse.metrics.sisdr import si_sdr
+from avse.scoring.conditions import (DEFAULT_T60_BINS, MISSING, check_bins, condition_table,
+                                     conditions_markdown, group_keys)
+from avse.utils.config import parse_args, save_config
+from avse.utils.fileio import atomic_open, atomic_path, clear_done, mark_done, write_json
+from avse.utils.log import setup_logging
+
+log = logging.getLogger("avse.score")
+
+SI_SDRI = "si_sdri"
+META_RESERVED = {"system", "test_set", "date", "metrics", "n_utts", "n_sources", "fs", "ref_scp",
+                 "inf_scp", "mix_scp", "data_dir", "timing_json", "avse_version"}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ref_scp", action="append", required=True,
+                   help="reference scp; repeat for several sources")
+    p.add_argument("--inf_scp", action="append", required=True,
+                   help="estimate scp, one per --ref_scp; its keys are the utterances scored")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS),
+                   help=f"metrics to compute; known: {', '.join(METRICS.names() + [SI_SDRI])}")
+    p.add_argument("--nj", type=int, default=1, help="worker processes")
+    p.add_argument("--data_dir", default=None, help="data dir with utt2snr/utt2noise/utt2t60 (optional)")
+    p.add_argument("--mix_scp", default=None, help="unprocessed input, for si_sdri")
+    p.add_argument("--system", default=None, help="system name for the report")
+    p.add_argument("--test_set", default=None, help="test set name for the report")
+    p.add_argument("--timing_json", default=None, help="JSON with timing fields (rtf, nfe, ...)")
+    p.add_argument("--fs", type=int, default=16000, help="sample rate the audio is scored at")
+    p.add_argument("--t60_bins", type=float, nargs="+", default=list(DEFAULT_T60_BINS),
+                   help="T60 bin edges in seconds (last bin open-ended)")
+    p.add_argument("--len_tol", type=float, default=0.02,
+                   help="length difference (s) between reference and estimate tolerated without warning")
+    p.add_argument("--verbose", type=int, default=1)
+    return p
+
+
+# ------------------------------------------------------------------- per-utterance work
+_CTX: Optional[dict] = None
+
+
+def _init_worker(ctx: dict) -> None:
+    global _CTX
+    _CTX = ctx
+    setup_logging(ctx.get("verbose", 1))
+
+
+def _load(path: str, fs: int, key: str, silent_ok: bool) -> np.ndarray:
+    x, _ = load_audio(path, fs, utt=key, resample_to_fs=True, allow_silent=silent_ok)
+    return x
+
+
+def score_utt(key: str, ctx: Optional[dict] = None) -> Tuple[str, Dict[str, float], Optional[Tuple[int, ...]]]:
+    """Score one utterance: ``(key, {metric: value}, perm or None)``."""
+    ctx = ctx or _CTX
+    fs, metrics, tol = ctx["fs"], ctx["metrics"], ctx["len_tol"]
+    refs = [_load(t[key], fs, key, False) for t in ctx["refs"]]
+    ests = [_load(t[key], fs, key, True) for t in ctx["infs"]]
+    mix = _load(ctx["mix"][key], fs, key, False) if ctx["mix"] is not None else None
+    k = len(refs)
+    perm: Optional[Tuple[int, ...]] = None
+    if k == 1:
+        pairs = [(refs[0], ests[0])]
+    else:
+        n = min(x.size for x in refs + ests)
+        if max(x.size for x in refs + ests) - n > round(tol * fs):
+            log.warning("%s: source lengths differ (%s samples); all cut to %d", key,
+                        ", ".join(str(x.size) for x in refs + ests), n)
+        refs = [x[:n] for x in refs]
+        ests = [x[:n] for x in ests]
+        perm, _ = best_permutation(si_sdr_matrix(np.stack(refs), np.stack(ests)))
+        pairs = [(refs[i], ests[perm[i]]) for i in range(k)]
+    per_src: List[Dict[str, float]] = []
+    for i, (r, e) in enumerate(pairs):
+        name = key if k == 1 else f"{key} (source {i + 1})"
+        vals = compute_metrics(r, e, fs, metrics, name=name, tol_s=tol)
+        if mix is not None:
+            base = vals["si_sdr"] if "si_sdr" in vals else si_sdr(r, e, fs)
+            vals[SI_SDRI] = base - si_sdr(r, mix, fs)
+        per_src.append(vals)
+    out = {m: float(np.mean([v[m] for v in per_src])) for m in per_src[0]}
+    return key, out, perm
+
+
+def _score_star(key: str):
+    return score_utt(key)
+
+
+def score_all(ctx: dict, keys: Sequence[str], nj: int = 1):
+    """Score ``keys`` (in order) over ``nj`` processes; returns the list of results in order."""
+    preload(ctx["metrics"])
+    if nj <= 1 or len(keys) <= 1:
+        return [score_utt(k, ctx) for k in keys]
+    nj = min(nj, len(keys))
+    chunk = max(1, len(keys) // (nj * 4))
+    with multiprocessing.get_context().Pool(nj, initializer=_init_worker, initargs=(ctx,)) as pool:
+        return list(pool.imap(_score_star, keys, chunksize=chunk))
+
+
+# ------------------------------------------------------------------------ inputs
+def _check_keys(keys: Sequence[str], table: Dict[str, str], path: str, role: str) -> None:
+    missing = [k for k in keys if k not in table]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise InputError(f"{path}: {role} has no entry for utterance {missing[0]!r}{more}")
+
+
+def build_context(args) -> Tuple[dict, List[str]]:
+    if len(args.ref_scp) != len(args.inf_scp):
+        raise InputError(f"{len(args.ref_scp)} --ref_scp but {len(args.inf_scp)} --inf_scp; "
+                         "give one reference per estimate")
+    if len(args.inf_scp) > MAX_SOURCES:
+        raise InputError(f"{len(args.inf_scp)} sources: permutation search supports at most {MAX_SOURCES}")
+    if args.nj < 1:
+        raise InputError(f"--nj must be >= 1, got {args.nj}")
+    metrics = []
+    for m in args.metrics:
+        if m == SI_SDRI:
+            if not args.mix_scp:
+                raise InputError("metric si_sdri needs --mix_scp (the unprocessed input)")
+            continue
+        METRICS.get(m)
+        if m not in metrics:
+            metrics.append(m)
+    infs = [read_table(p) for p in args.inf_scp]
+    refs = [read_table(p) for p in args.ref_scp]
+    keys = c_sorted(infs[0])
+    if not keys:
+        raise InputError(f"{args.inf_scp[0]}: no utterances")
+    for t, p in zip(infs[1:], args.inf_scp[1:]):
+        _check_keys(keys, t, p, "estimate scp")
+    for t, p in zip(refs, args.ref_scp):
+        _check_keys(keys, t, p, "reference scp")
+    mix = None
+    if args.mix_scp:
+        mix = read_table(args.mix_scp)
+        _check_keys(keys, mix, args.mix_scp, "mixture scp")
+    ctx = {"refs": [{k: t[k] for k in keys} for t in refs],
+           "infs": [{k: t[k] for k in keys} for t in infs],
+           "mix": None if mix is None else {k: mix[k] for k in keys},
+           "metrics": metrics, "fs": args.fs, "len_tol": args.len_tol, "verbose": args.verbose}
+    return ctx, keys
+
+
+def default_names(out_dir: str) -> Tuple[str, str]:
+    """(system, test_set) guessed from ``<system>/<test_set>/score``."""
+    d = os.path.abspath(out_dir)
+    parent = os.path.dirname(d)
+    if os.path.basename(d) == "score":
+        return os.path.basename(os.path.dirname(parent)) or "system", os.path.basename(parent) or "test"
+    return os.path.basename(d) or "system", os.path.basename(parent) or "test"
+
+
+def read_timing(path: str) -> Dict[str, object]:
+    """Scalar top-level fields of a timing JSON (numbers, strings, booleans)."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: timing file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: invalid JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    out = {}
+    for k, v in obj.items():
+        if isinstance(v, (int, float, str, bool)) or v is None:
+            out[k if k not in META_RESERVED else f"timing_{k}"] = v
+    return out
+
+
+# ----------------------------------------------------------------------- outputs
+def _fmt(v: float) -> str:
+    return f"{v:.4f}"
+
+
+def _json_num(v: float):
+    return v if v is not None and math.isfinite(v) else None
+
+
+def plot_by_snr(path: str, cond: dict, title: str) -> bool:
+    """Mean SI-SDR (and SI-SDRi when present) per SNR; returns False if nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [g for g in cond["groups"] if g["value"] != MISSING and g["means"].get("si_sdr") is not None]
+    if not rows:
+        return False
+    x = [float(g["value"]) for g in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(x, [g["means"]["si_sdr"] for g in rows], "o-", label="SI-SDR")
+    if all(g["means"].get(SI_SDRI) is not None for g in rows) and any(SI_SDRI in g["means"] for g in rows):
+        ax.plot(x, [g["means"][SI_SDRI] for g in rows], "s--", label="SI-SDRi")
+    for xi, g in zip(x, rows):
+        ax.annotate(f"n={g['n']}", (xi, g["means"]["si_sdr"]), textcoords="offset points",
+                    xytext=(0, 6), ha="center", fontsize=7)
+    ax.set_xlabel("input SNR (dB)")
+    ax.set_ylabel("dB")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write_outputs(args, keys: Sequence[str], results, metrics: Sequence[str], system: str,
+                  test_set: str) -> dict:
+    out = args.out_dir
+    values: Dict[str, Dict[str, float]] = {m: {} for m in metrics}
+    perms = {}
+    for key, vals, perm in results:
+        for m in metrics:
+            values[m][key] = vals[m]
+        if perm is not None:
+            perms[key] = " ".join(str(p + 1) for p in perm)
+    for m in metrics:
+        write_table(os.path.join(out, m), {k: _fmt(v) for k, v in values[m].items()})
+    if perms:
+        write_table(os.path.join(out, "perm"), perms)
+    summary = {m: _json_num(finite_mean(values[m].values())) for m in metrics}
+    summary["n_utts"] = len(keys)
+    summary["n_failed"] = {m: sum(1 for v in values[m].values() if not math.isfinite(v)) for m in metrics}
+    write_json(os.path.join(out, "summary.json"), summary)
+    for m, n in summary["n_failed"].items():
+        if n:
+            log.warning("%s: %d of %d utterances undefined (nan); left out of the mean", m, n, len(keys))
+
+    cond = {}
+    if args.data_dir:
+        groups = group_keys(args.data_dir, keys, args.t60_bins)
+        cond = condition_table(groups, values)
+        for c in cond.values():
+            for g in c["groups"]:
+                g["means"] = {m: _json_num(v) for m, v in g["means"].items()}
+    write_json(os.path.join(out, "conditions.json"), cond)
+    with atomic_open(os.path.join(out, "conditions.md")) as f:
+        f.write(conditions_markdown(cond, metrics, title=f"{system} on {test_set}: scores by condition"))
+    png = os.path.join(out, "by_snr.png")
+    if "snr" in cond and "si_sdr" in metrics:
+        plot_by_snr(png, cond["snr"], f"{system} on {test_set}")
+    return summary
+
+
+def run(args) -> dict:
+    """Score as configured by ``args`` (parsed options); returns the summary.
+
+    Raises:
+        AvseError: bad inputs (the message names the file and utterance).
+    """
+    args.t60_bins = check_bins(args.t60_bins)
+    if args.data_dir and not os.path.isdir(args.data_dir):
+        raise InputError(f"{args.data_dir}: data directory not found")
+    timing = read_timing(args.timing_json) if args.timing_json else {}
+    ctx, keys = build_context(args)
+    metrics = list(ctx["metrics"]) + ([SI_SDRI] if ctx["mix"] is not None else [])
+    sys_default, set_default = default_names(args.out_dir)
+    system = args.system or sys_default
+    test_set = args.test_set or set_default
+    os.makedirs(args.out_dir, exist_ok=True)
+    clear_done(args.out_dir)
+    save_config(args, args.out_dir)
+    log.info("scoring %d utterances (%d source%s) of %s on %s: %s, nj=%d", len(keys),
+             len(args.inf_scp), "s" if len(args.inf_scp) > 1 else "", system, test_set,
+             " ".join(metrics), args.nj)
+    t0 = datetime.datetime.now(datetime.timezone.utc)
+    results = score_all(ctx, keys, args.nj)
+    summary = write_outputs(args, keys, results, metrics, system, test_set)
+    from avse.version import __version__
+
+    meta = {"system": system, "test_set": test_set,
+            "date": t0.strftime("%Y-%m-%dT%H:%M:%SZ"), "metrics": metrics, "n_utts": len(keys),
+            "n_sources": len(args.inf_scp), "fs": args.fs,
+            "ref_scp": [os.path.abspath(p) for p in args.ref_scp],
+            "inf_scp": [os.path.abspath(p) for p in args.inf_scp],
+            "mix_scp": os.path.abspath(args.mix_scp) if args.mix_scp else None,
+            "data_dir": os.path.abspath(args.data_dir) if args.data_dir else None,
+            "timing_json": os.path.abspath(args.timing_json) if args.timing_json else None,
+            "avse_version": __version__}
+    meta.update(timing)
+    write_json(os.path.join(args.out_dir, "meta.json"), meta)
+    mark_done(args.out_dir, {"n_utts": len(keys)})
+    log.info("%s", " ".join(f"{m}={summary[m]:.4f}" if summary[m] is not None else f"{m}=nan"
+                           for m in metrics))
+    return summary
+
+
+def main(argv=None) -> int:
+    args = parse_args(get_parser(), argv)
+    setup_logging(args.verbose)
+    try:
+        run(args)
+    except AvseError as e:
+        log.error("%s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
