@@ -1,0 +1,87 @@
+"""The mini_av recipe, run as a user runs it: stages 1-3 and 6 at the tiny size."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from testutils import REPO
+
+RECIPE = os.path.join(REPO, "egs", "mini_av", "avse1")
+
+
+def make_recipe_copy(dst):
+    """A recipe dir whose files link to the real recipe: outputs land in ``dst``."""
+    os.makedirs(dst, exist_ok=True)
+    for name in os.listdir(RECIPE):
+        if name in ("data", "dump", "exp", "downloads", "RESULTS.md"):
+            continue
+        os.symlink(os.path.realpath(os.path.join(RECIPE, name)), os.path.join(dst, name))
+    return dst
+
+
+def run(recipe, args, env, check=True):
+    r = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
+    if check and r.returncode != 0:
+        raise AssertionError(f"run.sh {args} failed ({r.returncode}):\n{r.stderr[-4000:]}")
+    return r
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    d = make_recipe_copy(str(tmp_path_factory.mktemp("mini_av") / "avse1"))
+    env = dict(os.environ, AVSE_PYTHON=sys.executable, MINI_AV=os.path.join(d, "corpus"))
+    run(d, ["--stage", "1", "--stop_stage", "3", "--local_data_opts", "--size tiny --nj 2"], env)
+    return d, env
+
+
+def _lines(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def test_stages_1_to_3_make_valid_dirs(recipe):
+    d, env = recipe
+    for s in ("train", "valid", "test", "noise_train", "noise_test", "test_noisy", "test_reverb"):
+        r = subprocess.run([f"{d}/utils/validate_data_dir.sh", f"{d}/data/{s}"], env=env,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    # speaker-disjoint splits, >= 12 speakers, one video per utterance
+    spk = {s: {l.split()[0] for l in _lines(f"{d}/data/{s}/spk2utt")} for s in ("train", "valid", "test")}
+    assert not (spk["train"] & spk["test"]) and not (spk["train"] & spk["valid"]) and not (spk["valid"] & spk["test"])
+    assert len(spk["train"] | spk["valid"] | spk["test"]) >= 12
+    assert len(_lines(f"{d}/data/train/video.scp")) == len(_lines(f"{d}/data/train/wav.scp"))
+    # every noisy test utterance at every SNR, with lips in the dump
+    snrs = {l.split()[1] for l in _lines(f"{d}/data/test_noisy/utt2snr")}
+    assert snrs == {"-5", "0", "5"}
+    assert len(_lines(f"{d}/dump/raw/test_noisy/lip.scp")) == len(_lines(f"{d}/data/test_noisy/wav.scp"))
+    assert os.path.isfile(f"{d}/data/test_reverb/utt2t60") and os.path.isfile(f"{d}/data/test_reverb/rir1.scp")
+    assert os.path.isfile(f"{d}/data/noise_test/noise_desc")
+
+
+def test_rerun_skips_finished_work(recipe):
+    d, env = recipe
+    r = run(d, ["--stage", "2", "--stop_stage", "3"], env)
+    assert r.stderr.count("is complete, skipping") >= 5
+
+
+def test_stage_6_writes_results_with_noisy_rows(recipe):
+    d, env = recipe
+    run(d, ["--stage", "6", "--stop_stage", "6"], env)
+    text = open(f"{d}/RESULTS.md").read()
+    assert "test_noisy" in text and "test_reverb" in text and "noisy" in text
+    summary = f"{d}/exp/noisy/test_noisy/score/summary.json"
+    import json
+    s = json.load(open(summary))
+    assert -10 < s["si_sdr"] < 10 and 1.0 <= s["pesq_wb"] <= 4.7
+
+
+def test_stage_before_inputs_fails_clearly(recipe, tmp_path):
+    d = make_recipe_copy(str(tmp_path / "fresh"))
+    env = dict(recipe[1], MINI_AV=str(tmp_path / "c"))
+    r = run(d, ["--stage", "3", "--stop_stage", "3"], env, check=False)
+    assert r.returncode != 0 and "run stages 1-2 first" in r.stderr
+    r = run(d, ["--stage", "5", "--stop_stage", "5"], env, check=False)
+    assert r.returncode != 0 and "train the prior first" in r.stderr
+    r = run(d, ["--stage", "1", "--bogus_option", "1"], env, check=False)
+    assert r.returncode != 0 and "bogus" in r.stderr
