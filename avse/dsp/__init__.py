@@ -1,0 +1,4 @@
+"""Signal processing front-ends (STFT, compression, padding)."""
+from avse.dsp.stft import SpectralFrontEnd
+
+__all__ = ["SpectralFrontEnd"]

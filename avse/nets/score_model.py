@@ -1,0 +1,172 @@
+"""Score model: a real-valued backbone wrapped for complex spectrograms.
+
+Output convention (SGMSE+ style "noise prediction"): the backbone output ``o`` estimates
+``-z``, the negated unit-variance noise in ``x_t = mu_t x0 + sigma_t z``, and the score
+is ``s(x_t, t) = o / sigma_t`` with ``sigma_t = sde.marginal(t)[1]`` (exposed as
+:meth:`ScoreModel.sigma_fn`). The denoising score-matching loss
+``|| sigma_t s + z ||^2`` is therefore ``|| o + z ||^2`` (:meth:`ScoreModel.raw` gives
+``o`` directly), and Tweedie's estimate is ``(x_t + sigma_t^2 s) / mu_t =
+(x_t + sigma_t o) / mu_t``.
+
+Complex ``(B, F, T)`` tensors become ``[re, im]`` channel pairs; optional extra complex
+inputs ``x_extra (B, K, F, T)`` (for conditional SDEs) are appended as further pairs.
+The frame axis is zero-padded on the right to the backbone's multiple and cropped back.
+
+``ScoreModel.config`` (plain dict) is what a checkpoint stores:
+``{"model", "model_conf" (fully resolved, incl. "x_extra"), "sde", "convention"}``;
+``ScoreModel.from_config(cfg["model"], cfg["model_conf"], sde)`` rebuilds it and
+:meth:`check_compatible` rejects a checkpoint of another architecture.
+"""
+import torch
+import torch.nn as nn
+
+from avse.errors import InputError
+
+CONVENTION = "neg_noise_over_sigma"  # score = backbone(x_t, t) / sigma_t
+_SDE_IGNORED = {"t_eps", "T"}  # do not change the marginal, hence the meaning of the output
+
+
+def _plain(v):
+    """Tuples -> lists, recursively (configs compare equal after a YAML/JSON round trip)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def describe_sde(sde) -> dict:
+    """``{"name": <registry name or class>, <scalar hyper-parameters>...}``."""
+    from avse.diffusion.sde import SDES
+    name = next((n for n in SDES if SDES.get(n) is type(sde)), type(sde).__name__)
+    conf = {k: v for k, v in sorted(vars(sde).items())
+            if not k.startswith("_") and isinstance(v, (int, float, str, bool))}
+    return {"name": name, **conf}
+
+
+class ScoreModel(nn.Module):
+    """``forward(x (B, F, T) complex, t (B,)) -> score (B, F, T) complex``.
+
+    Args:
+        backbone: real network ``(B, 2 * (1 + x_extra), F, T), (B,) [, cond, cond_mask]
+            -> (B, 2, F, T)``; its ``multiple`` attribute (if any) sets the frame padding.
+        sde: object with ``marginal(t) -> (mu_t, sigma_t)``.
+        config: the stored description (built by :meth:`from_config`).
+    """
+
+    def __init__(self, backbone: nn.Module, sde, x_extra: int = 0, config: dict | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.sde = sde
+        self.x_extra = int(x_extra)
+        self.multiple = int(getattr(backbone, "multiple", 1))
+        self.config = config or {}
+
+    @classmethod
+    def from_config(cls, model: str, model_conf: dict | None, sde) -> "ScoreModel":
+        """Build ``MODELS[model](**model_conf)`` (``x_extra`` is taken out of ``model_conf``
+        and sets the backbone's ``in_channels = 2 * (1 + x_extra)``)."""
+        from avse.nets import MODELS
+        conf = dict(model_conf or {})
+        x_extra = int(conf.pop("x_extra", 0) or 0)
+        in_ch = 2 * (1 + x_extra)
+        if conf.get("in_channels", in_ch) != in_ch:
+            raise InputError(f"model_conf: in_channels={conf['in_channels']} contradicts "
+                             f"x_extra={x_extra} (needs {in_ch})")
+        if conf.get("out_channels", 2) != 2:
+            raise InputError(f"model_conf: a score model needs out_channels=2, got {conf['out_channels']}")
+        conf["in_channels"] = in_ch
+        backbone = MODELS.build(model, **conf)
+        resolved = dict(getattr(backbone, "config", conf))
+        resolved["x_extra"] = x_extra
+        config = _plain({"model": model, "model_conf": resolved, "sde": describe_sde(sde),
+                         "convention": CONVENTION})
+        return cls(backbone, sde, x_extra=x_extra, config=config)
+
+    @classmethod
+    def from_stored(cls, config: dict, sde) -> "ScoreModel":
+        """Rebuild from a checkpoint's ``config`` and check the SDE agrees with it."""
+        if not isinstance(config, dict) or "model" not in config or "model_conf" not in config:
+            raise InputError("checkpoint config lacks 'model'/'model_conf': not a ScoreModel checkpoint")
+        m = cls.from_config(config["model"], config["model_conf"], sde)
+        m.check_compatible(config)
+        return m
+
+    def check_compatible(self, config: dict) -> None:
+        """Raise :class:`InputError` naming the differences if ``config`` (from a
+        checkpoint) describes another architecture, output convention or SDE."""
+        other = _plain(config or {})
+        mine = self.config
+        diffs = []
+        for key in ("model", "convention"):
+            if other.get(key) != mine.get(key):
+                diffs.append(f"{key}: checkpoint {other.get(key)!r} vs model {mine.get(key)!r}")
+        oc, mc = other.get("model_conf") or {}, mine.get("model_conf") or {}
+        for k in sorted(set(oc) | set(mc)):
+            if oc.get(k) != mc.get(k):
+                diffs.append(f"model_conf.{k}: checkpoint {oc.get(k)!r} vs model {mc.get(k)!r}")
+        osde, msde = other.get("sde") or {}, mine.get("sde") or {}
+        for k in sorted((set(osde) | set(msde)) - _SDE_IGNORED):
+            if osde.get(k) != msde.get(k):
+                diffs.append(f"sde.{k}: checkpoint {osde.get(k)!r} vs model {msde.get(k)!r}")
+        if diffs:
+            raise InputError("checkpoint is incompatible with this score model: " + "; ".join(diffs))
+
+    def sigma_fn(self, t: torch.Tensor | float) -> torch.Tensor:
+        """``sigma_t`` of the SDE marginal (the score's divisor)."""
+        return self.sde.marginal(t)[1]
+
+    def _to_real(self, x: torch.Tensor, x_extra: torch.Tensor | None) -> torch.Tensor:
+        if not x.is_complex() or x.dim() != 3:
+            raise InputError(f"ScoreModel: x must be complex (B, F, T), got {tuple(x.shape)} {x.dtype}")
+        chans = [x[:, None]]
+        if self.x_extra:
+            if x_extra is None:
+                raise InputError(f"ScoreModel: model expects x_extra with {self.x_extra} complex channel(s)")
+            e = x_extra[:, None] if x_extra.dim() == 3 else x_extra
+            if e.shape[1] != self.x_extra or e.shape[0] != x.shape[0] or e.shape[-2:] != x.shape[-2:]:
+                raise InputError(f"ScoreModel: x_extra must be (B, {self.x_extra}, F, T) like x "
+                                 f"{tuple(x.shape)}, got {tuple(x_extra.shape)}")
+            chans.append(e.to(x.dtype))
+        elif x_extra is not None:
+            raise InputError("ScoreModel: got x_extra but the model was built with x_extra=0")
+        z = torch.cat(chans, dim=1)  # (B, K, F, T) complex
+        B, K, Fq, T = z.shape
+        return torch.stack([z.real, z.imag], dim=2).reshape(B, 2 * K, Fq, T)
+
+    def raw(self, x: torch.Tensor, t: torch.Tensor | float, cond: torch.Tensor | None = None,
+            cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Backbone output as complex ``(B, F, T)``: the estimate of ``-z``."""
+        B, _, T = x.shape
+        inp = self._to_real(x, x_extra)
+        param = next(self.backbone.parameters(), None)
+        if param is not None and inp.dtype != param.dtype:
+            inp = inp.to(param.dtype)
+        t = torch.as_tensor(t, dtype=inp.dtype, device=inp.device).reshape(-1)
+        t = t.expand(B) if t.numel() == 1 else t
+        extra = (-T) % self.multiple
+        if extra:
+            inp = nn.functional.pad(inp, (0, extra))
+        kw = {} if cond is None else {"cond": cond, "cond_mask": cond_mask}
+        out = self.backbone(inp, t, **kw)[..., :T].float()
+        return torch.complex(out[:, 0], out[:, 1])
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | float, cond: torch.Tensor | None = None,
+                cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Score ``(B, F, T)`` complex64 = :meth:`raw` ``/ sigma_t``."""
+        o = self.raw(x, t, cond, cond_mask, x_extra)
+        tt = torch.as_tensor(t, dtype=torch.float32, device=o.device).reshape(-1)
+        sigma = self.sigma_fn(tt).to(o.real.dtype)
+        return o / sigma.reshape(-1, 1, 1)
+
+    def x0_estimate(self, x: torch.Tensor, t: torch.Tensor | float, cond: torch.Tensor | None = None,
+                    cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None):
+        """Tweedie's posterior mean ``(x + sigma_t^2 * score) / mu_t`` and the score.
+
+        Returns ``(x0_hat (B, F, T), score (B, F, T))`` complex; one network call.
+        """
+        s = self.forward(x, t, cond, cond_mask, x_extra)
+        tt = torch.as_tensor(t, dtype=torch.float32, device=s.device).reshape(-1)
+        mu, sigma = self.sde.marginal(tt)
+        mu, sigma = mu.to(s.real.dtype).reshape(-1, 1, 1), sigma.to(s.real.dtype).reshape(-1, 1, 1)
+        return (x + sigma ** 2 * s) / mu, s
