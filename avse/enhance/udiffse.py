@@ -1,0 +1,186 @@
+"""Unsupervised speech enhancement with a clean-speech diffusion prior and NMF noise.
+
+* ``udiffse``: UDiffSE (Nortier, Sadeghi, Serizel, "Unsupervised speech enhancement
+  with diffusion-based generative models", ICASSP 2024). Expectation-maximisation:
+  the E-step is one reverse predictor-corrector pass (:mod:`avse.diffusion.sampler`,
+  Song et al. 2021) with the likelihood step of :mod:`avse.enhance.likelihood` every
+  ``lik_period`` steps (skipped in the first iteration with ``skip_first``); the M-step
+  updates the IS-NMF noise variance ``V = W H`` (W then H) on
+  ``V_m = mean_b |X - S|^2`` of the finished samples. ``n_em`` passes; the output is
+  the mean of the ``b`` parallel samples of the last pass.
+* ``udiffse_plus``: UDiffSE+ (Ayilo, Sadeghi, Serizel, Alameda-Pineda, ICASSP 2025).
+  One reverse pass; every ``lik_period`` steps W, H are updated from the Tweedie
+  estimate ``S0_hat = (S_t + sigma_t^2 score) / mu_t`` (reusing the predictor's score,
+  no extra network call), then the likelihood step is taken.
+
+Interface::
+
+    enh = ENHANCERS.build("udiffse", **conf)
+    S_hat = enh(score_fn, sde, X, generator=None)    # X, S_hat: (F, T) complex
+    enh.last_stats   # {"nfe", "em_iterations", "m_steps", "lik_steps", "is_divergence", ...}
+    UDiffSE.DEFAULTS # constructor defaults (dict)
+
+``X`` is the noisy compressed complex STFT of one utterance (any ``T``; the caller pads
+the frame axis for the network). It is divided by ``max |X|`` and the result scaled
+back. The ``b = n_samples`` samples run as one batch ``(b, F, T)``. Network calls:
+``n_em * n_steps * (1 + n_corrector)`` (300 by default) for ``udiffse``,
+``n_steps * (1 + n_corrector)`` (60) for ``udiffse_plus``.
+
+Silence passthrough: if ``max |X| <= silence`` (default 1e-12; an all-zero input) the
+input is returned unchanged (zeros for zeros) without calling the network, so no
+division by zero and no NaN. All tensors live on ``X``'s device; without a
+``generator``, one seeded with ``seed`` is made there (deterministic per seed).
+"""
+from __future__ import annotations
+
+import inspect
+import time
+
+import torch
+
+from avse.diffusion.sampler import CountingScore, PCSampler, ScoreFn, randn_like
+from avse.diffusion.sde import SDE
+from avse.enhance.likelihood import GaussianNMFNoise, LikelihoodHook
+from avse.errors import InputError
+from avse.utils.registry import Registry
+
+ENHANCERS = Registry("enhancer")
+
+_INITS = ("noisy", "scaled", "prior")
+
+
+def _defaults(cls) -> dict:
+    """Constructor keyword defaults of ``cls`` and its bases (``cls.DEFAULTS``)."""
+    out: dict = {}
+    for c in reversed(cls.__mro__):
+        if "__init__" in vars(c) and c is not object:
+            for p in inspect.signature(c.__init__).parameters.values():
+                if p.default is not inspect.Parameter.empty:
+                    out[p.name] = p.default
+    return out
+
+
+class _DiffusionEnhancer:
+    """Shared settings and plumbing of the UDiffSE family (see module docstring).
+
+    ``init``: start of each pass, ``"noisy"`` ``S_T = X + sigma(T) z`` (UDiffSE),
+    ``"scaled"`` ``mu(T) X + sigma(T) z`` or ``"prior"`` ``sigma(T) z``.
+    ``nmf_gamma``: exponent of the IS multiplicative updates (1 heuristic, 0.5 MM).
+    """
+
+    def __init__(self, n_steps: int = 30, snr: float = 0.5, n_corrector: int = 1,
+                 lam: float = 1.5, lik_period: int = 2, nmf_rank: int = 4,
+                 n_samples: int = 4, nmf_iters: int = 1, nmf_gamma: float = 1.0,
+                 init: str = "noisy", seed: int = 0, silence: float = 1e-12):
+        checks = [(n_steps >= 2, "n_steps >= 2"), (snr >= 0, "snr >= 0"),
+                  (n_corrector >= 0, "n_corrector >= 0"), (lam >= 0, "lam >= 0"),
+                  (lik_period >= 1, "lik_period >= 1"), (nmf_rank >= 1, "nmf_rank >= 1"),
+                  (n_samples >= 1, "n_samples >= 1"), (nmf_iters >= 1, "nmf_iters >= 1"),
+                  (0 < nmf_gamma <= 1, "0 < nmf_gamma <= 1"), (init in _INITS, f"init in {_INITS}")]
+        bad = [msg for ok, msg in checks if not ok]
+        if bad:
+            raise InputError(f"{type(self).__name__}: need {', '.join(bad)}")
+        self.n_steps, self.snr, self.n_corrector = int(n_steps), float(snr), int(n_corrector)
+        self.lam, self.lik_period = float(lam), int(lik_period)
+        self.nmf_rank, self.n_samples = int(nmf_rank), int(n_samples)
+        self.nmf_iters, self.nmf_gamma = int(nmf_iters), float(nmf_gamma)
+        self.init, self.seed, self.silence = init, int(seed), float(silence)
+        self.last_stats: dict = {}
+
+    # -- helpers -------------------------------------------------------------------
+    def _check(self, X: torch.Tensor) -> None:
+        if not torch.is_tensor(X) or not X.is_complex() or X.dim() != 2:
+            raise InputError(f"{type(self).__name__}: X must be a complex (F, T) tensor, got "
+                             f"{getattr(X, 'dtype', type(X))} {tuple(getattr(X, 'shape', ()))}")
+        if not bool(torch.isfinite(torch.view_as_real(X)).all()):
+            raise InputError(f"{type(self).__name__}: X contains NaN or Inf")
+
+    def _generator(self, X: torch.Tensor, generator):
+        if generator is not None:
+            return generator
+        return torch.Generator(device=X.device).manual_seed(self.seed)
+
+    def _start(self, Xn: torch.Tensor, sde: SDE, generator) -> torch.Tensor:
+        """``S_T`` (b, F, T) for one pass."""
+        mu, sigma = (float(v) for v in sde.marginal(torch.tensor(sde.T, dtype=torch.float64)))
+        mean = {"noisy": Xn, "scaled": mu * Xn, "prior": torch.zeros_like(Xn)}[self.init]
+        z = randn_like(mean.expand(self.n_samples, *Xn.shape), generator)
+        return mean + sigma * z
+
+    def _noise(self, Xn: torch.Tensor, generator) -> GaussianNMFNoise:
+        return GaussianNMFNoise.random(Xn, rank=self.nmf_rank, generator=generator,
+                                       n_iter=self.nmf_iters, gamma=self.nmf_gamma)
+
+    def _sampler(self, sde: SDE) -> PCSampler:
+        return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector)
+
+    def __call__(self, score_fn: ScoreFn, sde: SDE, X: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Enhance ``X`` (F, T) complex -> ``S_hat`` (F, T) complex (same device/dtype)."""
+        self._check(X)
+        t0 = time.perf_counter()
+        scale = float(X.abs().max())
+        if not scale > self.silence:
+            self.last_stats = {"nfe": 0, "em_iterations": 0, "m_steps": 0, "lik_steps": 0,
+                               "is_divergence": None, "passthrough": "silent", "seconds": 0.0}
+            return X.clone()
+        counted = CountingScore(score_fn)
+        with torch.no_grad():
+            S, stats = self._run(counted, sde, X / scale, self._generator(X, generator))
+        stats.update(nfe=counted.calls, scale=scale, passthrough=None,
+                     seconds=time.perf_counter() - t0)
+        self.last_stats = stats
+        return (S.mean(0) * scale).to(X.dtype)
+
+    def _run(self, score_fn, sde, Xn, generator) -> tuple[torch.Tensor, dict]:
+        """Return the final samples (b, F, T) (normalised units) and statistics."""
+        raise NotImplementedError
+
+
+@ENHANCERS.register("udiffse")
+class UDiffSE(_DiffusionEnhancer):
+    """UDiffSE EM enhancement (Nortier et al., ICASSP 2024); see module docstring.
+
+    Extra settings: ``n_em`` EM iterations (5); ``skip_first``: no likelihood step in
+    the first E-step (True).
+    """
+
+    def __init__(self, n_em: int = 5, skip_first: bool = True, **kw):
+        super().__init__(**kw)
+        if int(n_em) < 1:
+            raise InputError(f"UDiffSE: need n_em >= 1, got {n_em}")
+        self.n_em, self.skip_first = int(n_em), bool(skip_first)
+
+    def _run(self, score_fn, sde, Xn, generator):
+        noise = self._noise(Xn, generator)
+        sampler = self._sampler(sde)
+        lik_steps = 0
+        for it in range(self.n_em):
+            hook = LikelihoodHook(noise, Xn, lam=self.lam, period=self.lik_period,
+                                  enabled=not (self.skip_first and it == 0))
+            S = sampler.sample(score_fn, self._start(Xn, sde, generator), generator=generator,
+                               hooks=[hook])
+            noise.m_step(Xn, S)
+            lik_steps += hook.n_lik
+        return S, {"em_iterations": self.n_em, "m_steps": self.n_em, "lik_steps": lik_steps,
+                   "is_divergence": noise.last_divergence}
+
+
+UDiffSE.DEFAULTS = _defaults(UDiffSE)
+
+
+@ENHANCERS.register("udiffse_plus")
+class UDiffSEPlus(_DiffusionEnhancer):
+    """UDiffSE+ single-pass enhancement (Ayilo et al., ICASSP 2025); module docstring."""
+
+    def _run(self, score_fn, sde, Xn, generator):
+        noise = self._noise(Xn, generator)
+        hook = LikelihoodHook(noise, Xn, lam=self.lam, period=self.lik_period,
+                              m_step_from_tweedie=True)
+        S = self._sampler(sde).sample(score_fn, self._start(Xn, sde, generator),
+                                      generator=generator, hooks=[hook])
+        return S, {"em_iterations": 1, "m_steps": hook.n_mstep, "lik_steps": hook.n_lik,
+                   "is_divergence": noise.last_divergence}
+
+
+UDiffSEPlus.DEFAULTS = _defaults(UDiffSEPlus)
