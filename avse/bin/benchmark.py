@@ -1,0 +1,162 @@
+"""Speed benchmark of unsupervised enhancement: real-time factor and network calls/s.
+
+    python -m avse.bin.benchmark [--presets tiny ncsnpp_28m ncsnpp_65m] [--seconds 5] \\
+        [--devices cpu cuda] [--dtypes fp32 bf16] [--methods udiffse udiffse_plus] [--repeat 1] \\
+        [--n_steps N] [--extrapolate_cpu ncsnpp_28m ncsnpp_65m] [--calls 2]
+
+A script, not a test: randomly initialised score models (no training), one synthetic
+noisy utterance (harmonic, amplitude-modulated tone + white noise at 5 dB SNR), each
+method with its default configuration (UDiffSE: 5 EM passes of 30 PC steps = 300
+network calls; UDiffSE+: one pass = 60 calls; Nortier et al. ICASSP 2024, Ayilo et al.
+ICASSP 2025), timed end to end (STFT, padding, sampling, NMF, inverse STFT). bf16 is
+``torch.autocast`` around the network (on CPU too, here). CUDA is skipped when absent.
+
+RTF = processing time / audio duration (below 1 is faster than real time).
+Modes in the ``mode`` column:
+
+* ``measured``: the whole method was run; RTF is measured.
+* ``measured@N``: run with ``--n_steps N`` instead of the default; ``RTF`` is measured
+  at N steps and ``RTF@default`` scales it linearly in steps (network calls scale
+  linearly with steps), labelled *extrapolated*.
+* ``extrapolated``: presets listed in ``--extrapolate_cpu`` on CPU (too slow to run in
+  full): ``--calls`` network calls at the method's batch and shape are timed, and
+  ``RTF = NFE_default / (NFE/s) / duration`` (network time only).
+"""
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+
+DEFAULT_NFE = {"udiffse": lambda c: c.get("n_em", 5) * c.get("n_steps", 30) * 2,
+               "udiffse_plus": lambda c: c.get("n_steps", 30) * 2}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--presets", nargs="+", default=["tiny", "ncsnpp_28m", "ncsnpp_65m"])
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
+    p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    p.add_argument("--methods", nargs="+", default=["udiffse", "udiffse_plus"])
+    p.add_argument("--repeat", type=int, default=1, help="timed runs (the best is reported)")
+    p.add_argument("--n_steps", type=int, default=None, help="reverse steps instead of the default")
+    p.add_argument("--extrapolate_cpu", nargs="*", default=["ncsnpp_28m", "ncsnpp_65m"],
+                   help="presets whose CPU RTF is extrapolated from timed network calls")
+    p.add_argument("--calls", type=int, default=2, help="network calls timed in extrapolated mode")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def noisy_utterance(seconds: float, fs: int = 16000, snr_db: float = 5.0, seed: int = 0) -> np.ndarray:
+    """A speech-like harmonic tone with syllable-rate modulation plus white noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * fs)) / fs
+    phase = 2 * np.pi * np.cumsum(130 * (1 + 0.05 * np.sin(2 * np.pi * 0.6 * t))) / fs
+    s = sum(np.sin(k * phase) / k for k in range(1, 15)) * np.clip(np.sin(2 * np.pi * 3 * t), 0, None)
+    n = rng.standard_normal(t.size)
+    n *= np.sqrt(np.mean(s ** 2) / np.mean(n ** 2) / 10 ** (snr_db / 10))
+    x = s + n
+    return (0.9 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def run_case(model, sde, fe, x, method, conf, dev, dtype, args, extrapolate):
+    from avse.enhance.udiffse import ENHANCERS
+
+    amp = dtype == "bf16"
+
+    @torch.no_grad()
+    def score_fn(xx, t):
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+            s = model(xx, t)
+        return s.to(torch.complex64)
+
+    X, _ = fe.pad_frames(fe(torch.from_numpy(x).to(dev)))
+    dur = len(x) / 16000
+    full_nfe = DEFAULT_NFE.get(method, lambda c: math.nan)(conf)
+    if extrapolate:
+        b = int(conf.get("n_samples", 4))
+        xb = X.unsqueeze(0).expand(b, *X.shape).contiguous()
+        tt = torch.full((b,), 0.5, device=dev)
+        score_fn(xb, tt)  # warm-up
+        sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(args.calls):
+            score_fn(xb, tt)
+        sync(dev)
+        nfe_s = args.calls / (time.perf_counter() - t0)
+        return dict(nfe=full_nfe, nfe_s=nfe_s, rtf=full_nfe / nfe_s / dur, rtf_def=full_nfe / nfe_s / dur,
+                    mode="extrapolated")
+    if args.n_steps:
+        conf = {**conf, "n_steps": args.n_steps}
+    enh = ENHANCERS.build(method, **conf)
+    score_fn(X.unsqueeze(0), torch.full((1,), 0.5, device=dev))  # warm-up (kernels, allocator)
+    best = math.inf
+    nfe = 0
+    for r in range(args.repeat):
+        gen = torch.Generator(device=dev).manual_seed(args.seed + r)
+        sync(dev)
+        t0 = time.perf_counter()
+        S = enh(score_fn, sde, X, generator=gen)
+        fe.inverse(S, length=len(x))
+        sync(dev)
+        best = min(best, time.perf_counter() - t0)
+        nfe = int(enh.last_stats.get("nfe", 0))
+    rtf = best / dur
+    scale = full_nfe / nfe if nfe and args.n_steps else 1.0
+    return dict(nfe=nfe, nfe_s=nfe / best, rtf=rtf, rtf_def=rtf * scale,
+                mode=f"measured@{args.n_steps}" if args.n_steps else "measured")
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from avse.diffusion.sde import SDES
+    from avse.dsp.stft import SpectralFrontEnd
+    from avse.enhance.udiffse import ENHANCERS
+    from avse.nets.score_model import ScoreModel
+
+    sde, fe = SDES.build("ouve"), SpectralFrontEnd()
+    x = noisy_utterance(args.seconds, seed=args.seed)
+    devices = [d for d in args.devices if d != "cuda" or torch.cuda.is_available()]
+    skipped = sorted(set(args.devices) - set(devices))
+    hdr = f"{'preset':<11} {'params':>7} {'method':<13} {'device':<6} {'dtype':<5} {'NFE':>5} " \
+          f"{'NFE/s':>8} {'RTF':>9} {'RTF@default':>12}  mode"
+    print(f"# {args.seconds:.1f} s synthetic noisy utterance, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads" + (f"; skipped (absent): {skipped}" if skipped else ""))
+    print(hdr)
+    print("-" * len(hdr))
+    for preset in args.presets:
+        torch.manual_seed(args.seed)
+        model = ScoreModel.from_config("ncsnpp", {"preset": preset}, sde).eval()
+        n_par = sum(p.numel() for p in model.parameters()) / 1e6
+        for dev_name in devices:
+            dev = torch.device(dev_name)
+            model.to(dev)
+            for method in args.methods:
+                conf = dict(getattr(ENHANCERS.get(method), "DEFAULTS", {}) or {})
+                for dtype in args.dtypes:
+                    extra = dev.type == "cpu" and preset in (args.extrapolate_cpu or [])
+                    r = run_case(model, sde, fe, x, method, conf, dev, dtype, args, extra)
+                    note = " (extrapolated)" if r["mode"] != "measured" else ""
+                    print(f"{preset:<11} {n_par:>6.1f}M {method:<13} {dev_name:<6} {dtype:<5} {r['nfe']:>5} "
+                          f"{r['nfe_s']:>8.2f} {r['rtf']:>9.3f} {r['rtf_def']:>12.3f}  {r['mode']}{note}",
+                          flush=True)
+        model.cpu()
+        del model
+    print("RTF: processing time / audio duration; RTF@default: with the method's default steps "
+          "(differs from RTF only when extrapolated). Extrapolated rows time network calls only.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Stage 5: unsupervised speech enhancement with the diffusion prior (UDiffSE / UDiffSE+).
+
+    python -m avse.bin.enhance --config conf/enhance_udiffse.yaml --model exp/prior/model.pt \\
+        --data_dir dump/raw/test --out_dir OUT [--device cpu|cuda] [--seed S] \\
+        [--key_file K --job J] [--merge true]
+
+(``--wav_scp SCP`` instead of ``--data_dir``.) Posterior sampling with the clean-speech
+score model and an NMF noise model: ``method: udiffse`` (Nortier, Sadeghi, Serizel,
+ICASSP 2024: EM over full reverse passes) or ``udiffse_plus`` (Ayilo et al., ICASSP
+2025: one pass, NMF updated from the Tweedie estimate); ``method_conf`` goes to
+``ENHANCERS.build`` as it is.
+
+Per utterance (whole, any length): read at the model's rate, peak-normalise to
+``max |x| = 1``, STFT + compression ``(F, T)``, pad the frames to a multiple of 64,
+enhance with a generator seeded by ``stable_hash(seed, key)`` (the output does not
+depend on the job split), crop, invert, restore the input scale, write
+``OUT/wav/<key>.wav`` (32-bit float). An output with NaN stops the job with an error
+naming the utterance. Passthrough (input written unchanged, with a warning):
+utterances shorter than one STFT frame (``n_fft`` samples) and all-zero input.
+
+Rows per utterance: ``wav.scp``, ``utt2dur`` (and ``utt2spk`` when the input has it);
+bookkeeping ``_seconds`` (processing time, s), ``_duration`` (audio, s), ``_nfe``
+(network calls). The merge writes ``OUT/wav.scp`` ..., ``OUT/timing.json`` (``rtf`` =
+sum of processing times / sum of durations, mean ``nfe``, ``seconds``, ``device``,
+``method``) and ``OUT/config.yaml``.
+"""
+import argparse
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys
+from avse.errors import AvseError, InputError, StageError
+from avse.io.audio import load_audio, save_audio
+from avse.io.scp import read_table
+from avse.utils.config import add_job_args, none_or, parse_args, save_config, str2bool, to_dict, yaml_value
+from avse.utils.fileio import is_done, write_json
+from avse.utils.log import setup_logging
+from avse.utils.seeding import stable_hash
+
+log = logging.getLogger("avse.enhance")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="model.pt written by avse.bin.train (or a checkpoint)")
+    p.add_argument("--data_dir", type=none_or(str), default=None, help="input data dir (wav.scp)")
+    p.add_argument("--wav_scp", type=none_or(str), default=None, help="input wav.scp (instead of --data_dir)")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--method", default="udiffse", help="enhancer (registry name): udiffse, udiffse_plus")
+    p.add_argument("--method_conf", type=yaml_value, default={}, help="enhancer options (mapping)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast of the network (CUDA only)")
+    p.add_argument("--merge", type=str2bool, default=False)
+    p.add_argument("--on_error", default="fail", choices=["fail", "skip"])
+    p.add_argument("--verbose", type=int, default=1)
+    add_job_args(p)
+    return p
+
+
+def make_score_fn(model: torch.nn.Module, device: torch.device, amp: bool):
+    """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64`` without gradients."""
+    use = amp and device.type == "cuda"
+
+    @torch.no_grad()
+    def score_fn(x, t):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use):
+            s = model(x, t)
+        return s.to(torch.complex64) if s.dtype != torch.complex64 else s
+
+    return score_fn
+
+
+def resolve_device(name: str) -> torch.device:
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: CUDA is not available; use --device cpu")
+    return dev
+
+
+class Enhance:
+    """Per-utterance function for :func:`avse.data.uttjobs.run_job`."""
+
+    def __init__(self, args, wavs: dict, utt2spk: dict | None):
+        from avse.enhance.udiffse import ENHANCERS
+        from avse.train.checkpoint import load_model
+
+        self.args, self.wavs, self.utt2spk = args, wavs, utt2spk
+        self.device = resolve_device(args.device)
+        self.m = load_model(args.model, self.device)
+        self.enhancer = ENHANCERS.build(args.method, **(args.method_conf or {}))
+        self.score_fn = make_score_fn(self.m.model, self.device, args.use_amp)
+        self.wav_dir = os.path.join(args.out_dir, "wav")
+
+    def enhance(self, x: np.ndarray, key: str) -> tuple[np.ndarray, int]:
+        """Enhance one waveform ``(N,)`` float32; returns ``(y (N,) float32, nfe)``."""
+        fe, dev = self.m.frontend, self.device
+        scale = float(np.max(np.abs(x)))
+        xt = torch.from_numpy(x / scale).to(dev)
+        X, T = fe.pad_frames(fe(xt))
+        gen = torch.Generator(device=dev).manual_seed(stable_hash(self.args.seed, key))
+        S = self.enhancer(self.score_fn, self.m.sde, X.to(torch.complex64), generator=gen)
+        y = fe.inverse(fe.crop_frames(S, T), length=len(x)).float().cpu().numpy() * scale
+        nfe = int((getattr(self.enhancer, "last_stats", None) or {}).get("nfe", 0))
+        return y.astype(np.float32), nfe
+
+    def __call__(self, key: str) -> dict:
+        x, fs = load_audio(self.wavs[key], self.m.fs, utt=key, allow_silent=True)
+        out = os.path.join(self.wav_dir, f"{key}.wav")
+        t0 = time.perf_counter()
+        passthrough = len(x) < self.m.frontend.n_fft or not np.any(x)
+        if passthrough:
+            why = "all-zero input" if len(x) >= self.m.frontend.n_fft else \
+                f"shorter than one STFT frame ({len(x)} < {self.m.frontend.n_fft} samples)"
+            log.warning("%s: %s; written unchanged", key, why)
+            y, nfe = x, 0
+        else:
+            y, nfe = self.enhance(x, key)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            if not np.all(np.isfinite(y)):
+                raise StageError(f"utterance {key!r}: the enhanced signal has NaN or infinite samples "
+                                 f"(method {self.args.method}); check the model and method_conf")
+        save_audio(out, y, fs, subtype="FLOAT")
+        rows = {"wav.scp": out, "utt2dur": f"{len(x) / fs:.4f}", "_seconds": f"{time.perf_counter() - t0:.4f}",
+                "_duration": f"{len(x) / fs:.4f}", "_nfe": str(nfe), "_passthrough": str(int(passthrough))}
+        if self.utt2spk is not None:
+            rows["utt2spk"] = self.utt2spk[key]
+        return rows
+
+
+def input_tables(args) -> tuple[dict, dict | None]:
+    """``(wav.scp table, utt2spk table or None)`` of the input."""
+    if bool(args.data_dir) == bool(args.wav_scp):
+        raise InputError("give exactly one of --data_dir and --wav_scp")
+    if args.data_dir:
+        if not os.path.isdir(args.data_dir):
+            raise StageError(f"{args.data_dir}: input data dir not found; run stage 3 first")
+        scp = os.path.join(args.data_dir, "wav.scp")
+    else:
+        scp = args.wav_scp
+    if not os.path.isfile(scp):
+        raise StageError(f"{scp}: not found; run stage 3 first")
+    wavs = read_table(scp)
+    if not wavs:
+        raise InputError(f"{scp}: empty wav.scp, nothing to enhance")
+    u2s = None
+    if args.data_dir and os.path.isfile(os.path.join(args.data_dir, "utt2spk")):
+        u2s = read_table(os.path.join(args.data_dir, "utt2spk"))
+        u2s = u2s if set(u2s) >= set(wavs) else None
+    return wavs, u2s
+
+
+def finish(args, has_spk: bool) -> None:
+    """Merge the jobs and write ``timing.json`` and ``config.yaml``."""
+    rows, _ = collect_rows(args.out_dir)
+    done = [r for r in rows.values() if r.get("_passthrough", "0") == "0"]
+    seconds = sum(float(r["_seconds"]) for r in rows.values())
+    duration = sum(float(r["_duration"]) for r in rows.values())
+    timing = {"rtf": seconds / duration if duration > 0 else None,
+              "nfe": float(np.mean([int(r["_nfe"]) for r in done])) if done else 0.0,
+              "seconds": round(seconds, 4), "duration": round(duration, 4), "utterances": len(rows),
+              "passthrough": len(rows) - len(done), "device": args.device, "method": args.method,
+              "use_amp": bool(args.use_amp and args.device.startswith("cuda")),
+              "torch_threads": torch.get_num_threads()}
+    save_config(args, args.out_dir)
+    write_json(os.path.join(args.out_dir, "timing.json"), timing)
+    merge_jobs(args.out_dir, validate=has_spk, info={"method": args.method, "rtf": timing["rtf"]})
+    log.info("%s: %d utterances, RTF %.3f, mean NFE %.1f on %s", args.out_dir, len(rows),
+             timing["rtf"] or 0.0, timing["nfe"], args.device)
+
+
+def main(argv=None) -> int:
+    try:
+        args = parse_args(get_parser(), argv)
+        setup_logging(args.verbose)
+        if not isinstance(args.method_conf or {}, dict):
+            raise InputError(f"--method_conf must be a mapping, got {args.method_conf!r}")
+        if is_done(args.out_dir):
+            log.info("%s is complete; nothing to do", args.out_dir)
+            return 0
+        wavs, u2s = input_tables(args)
+        check_config(args.out_dir, {k: v for k, v in to_dict(args).items()
+                                    if k not in ("key_file", "job", "merge", "progress", "verbose", "device")})
+        if args.merge:
+            finish(args, u2s is not None)
+            return 0
+        keys = select_keys(list(wavs), args.key_file)
+        fn = Enhance(args, wavs, u2s)
+        run_job(keys, fn, args.out_dir, job=args.job, on_error=args.on_error, progress=args.progress,
+                desc=f"{args.method} job {args.job}")
+    except AvseError as e:
+        log.error("%s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

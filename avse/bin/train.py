@@ -1,0 +1,120 @@
+"""Stage 4: train the clean-speech score-based diffusion prior.
+
+    python -m avse.bin.train --config conf/train.yaml --train_dir dump/raw/train \\
+        [--valid_dir dump/raw/valid] --out_dir exp/prior [--ngpu N] [--seed S] [--resume true]
+
+Denoising score matching on random crops of compressed complex STFTs of clean
+speech (Song et al., ICLR 2021; SGMSE+, Richter et al. 2023; the unconditional prior
+of UDiffSE, Nortier et al., ICASSP 2024 and UDiffSE+, Ayilo et al., ICASSP 2025).
+Every YAML key is a flag (``--model_conf.nf 32``). ``--ngpu N > 1`` must be launched
+with ``torchrun --standalone --nproc_per_node N`` (``avse.sh`` does it).
+
+Writes ``out_dir/config.yaml`` (resolved options), ``train_log.csv`` (step,
+train_loss, valid_loss, lr, grad_norm, seconds), ``loss.png``, ``checkpoints/``
+(model, EMA, optimiser, step, RNG states; every ``ckpt_interval`` steps) and, when
+``max_steps`` is reached, ``model.pt`` (EMA weights + architecture/SDE/front-end
+config: what ``avse.bin.enhance`` loads). ``--resume true`` continues from the last
+checkpoint and reaches the same weights as an uninterrupted run.
+"""
+import argparse
+import logging
+import os
+import sys
+
+from avse.errors import AvseError, StageError
+from avse.utils.config import none_or, parse_args, save_config, str2bool, to_dict, yaml_value
+from avse.utils.log import setup_logging
+
+log = logging.getLogger("avse.train")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("data and output")
+    g.add_argument("--train_dir", required=True, help="dump dir of clean training speech (wav.scp)")
+    g.add_argument("--valid_dir", type=none_or(str), default=None, help="dump dir for the validation loss")
+    g.add_argument("--out_dir", required=True, help="experiment dir")
+    g.add_argument("--fs", type=int, default=16000, help="sample rate (Hz) of the data")
+    g.add_argument("--crop_frames", type=int, default=256, help="STFT frames per training crop")
+    g.add_argument("--valid_utts", type=int, default=16, help="validation crops (one per utterance)")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="ncsnpp", help="score network (registry name)")
+    g.add_argument("--model_conf", type=yaml_value, default={"preset": "tiny"}, help="network options")
+    g.add_argument("--sde", default="ouve", help="forward SDE (registry name)")
+    g.add_argument("--sde_conf", type=yaml_value, default={}, help="SDE options")
+    g.add_argument("--frontend_conf", type=yaml_value, default={}, help="SpectralFrontEnd options")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch_size", type=int, default=4, help="crops per step and process")
+    g.add_argument("--max_steps", type=int, default=100000)
+    g.add_argument("--optim", default="adam", help="adam or adamw")
+    g.add_argument("--optim_conf", type=yaml_value, default={"lr": 1.0e-4}, help="optimiser options")
+    g.add_argument("--warmup_steps", type=int, default=0, help="linear learning-rate warm-up")
+    g.add_argument("--grad_clip", type=none_or(float), default=5.0, help="max global grad norm; null: none")
+    g.add_argument("--ema_decay", type=float, default=0.999)
+    g.add_argument("--ema_warmup", type=str2bool, default=True, help="decay min(d, (1+n)/(10+n))")
+    g.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast (CUDA only)")
+    g = p.add_argument_group("run")
+    g.add_argument("--ngpu", type=int, default=0, help="0: CPU; 1: one GPU; >1: DDP via torchrun")
+    g.add_argument("--num_workers", type=int, default=2, help="DataLoader worker processes")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--resume", type=str2bool, default=False, help="continue from the last checkpoint")
+    g.add_argument("--log_interval", type=int, default=50, help="steps between log rows")
+    g.add_argument("--valid_interval", type=int, default=500, help="steps between validation losses")
+    g.add_argument("--valid_batch_size", type=none_or(int), default=None)
+    g.add_argument("--ckpt_interval", type=int, default=1000, help="steps between checkpoints")
+    g.add_argument("--keep_checkpoints", type=int, default=2)
+    g.add_argument("--progress", type=str2bool, default=True, help="show a progress bar")
+    g.add_argument("--verbose", type=int, default=1)
+    return p
+
+
+def check_args(args) -> None:
+    from avse.errors import InputError
+
+    for k in ("max_steps", "batch_size", "crop_frames", "log_interval", "valid_interval", "ckpt_interval",
+              "valid_utts", "keep_checkpoints"):
+        if getattr(args, k) < 1:
+            raise InputError(f"--{k} must be >= 1, got {getattr(args, k)}")
+    if args.num_workers < 0:
+        raise InputError(f"--num_workers must be >= 0, got {args.num_workers}")
+    for k in ("model_conf", "sde_conf", "frontend_conf", "optim_conf"):
+        if not isinstance(getattr(args, k) or {}, dict):
+            raise InputError(f"--{k} must be a mapping, got {getattr(args, k)!r}")
+
+
+def main(argv=None) -> int:
+    try:
+        args = parse_args(get_parser(), argv)
+        setup_logging(args.verbose)
+        check_args(args)
+        from avse.train import distributed as D
+        from avse.train.trainer import Trainer
+
+        if not os.path.isdir(args.train_dir):
+            raise StageError(f"{args.train_dir}: training data dir not found; run stage 3 first")
+        info = D.setup(args.ngpu)
+        try:
+            cfg = to_dict(args)
+            ckpts = os.path.join(args.out_dir, "checkpoints")
+            if not args.resume and os.path.isdir(ckpts) and os.listdir(ckpts):
+                raise StageError(f"{args.out_dir} already has checkpoints; pass --resume true to continue "
+                                 "or remove the directory to start again")
+            trainer = Trainer(cfg, info)
+            if args.resume:
+                trainer.resume()
+            if info.is_main:
+                os.makedirs(args.out_dir, exist_ok=True)
+                save_config(args, args.out_dir)
+            trainer.run()
+            if info.is_main:
+                log.info("done: %s (step %d)", os.path.join(args.out_dir, "model.pt"), trainer.step)
+        finally:
+            D.cleanup(info)
+    except AvseError as e:
+        logging.getLogger("avse.train").error("%s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""Training of the clean-speech score-based diffusion prior (stage 4).
+
+:mod:`avse.train.dataset` (random compressed-STFT crops, deterministic in (seed, step)),
+:mod:`avse.train.ema` (EMA of weights), :mod:`avse.train.checkpoint` (checkpoints and the
+exported ``model.pt``, :func:`~avse.train.checkpoint.load_model`),
+:mod:`avse.train.distributed` (device and DDP set-up), :mod:`avse.train.trainer`
+(the denoising score-matching loop). The command is :mod:`avse.bin.train`.
+"""

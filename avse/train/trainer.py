@@ -1,0 +1,314 @@
+"""Training loop of the clean-speech diffusion prior (denoising score matching).
+
+Loss (Song et al., ICLR 2021; SGMSE+, Richter et al. 2023; UDiffSE, Nortier et al.,
+ICASSP 2024): for a clean crop ``x0`` (B, F, T) complex, ``t ~ U[t_eps, T]`` (B,) and
+complex white noise ``z`` (unit total variance per bin),
+``x_t = mu_t x0 + sigma_t z`` and ``L = mean_{b,f,t} |sigma_t * s(x_t, t) + z|^2``
+(so a perfect score gives ``L = 0`` only in the limit; a network that outputs zero
+scores ``L = 1``). Adam, constant learning rate (optional linear warm-up), gradient
+clipping by global norm, EMA of the weights (:mod:`avse.train.ema`) used for the
+validation loss and the exported model, bf16 autocast on CUDA with ``use_amp``.
+
+Exact resume: ``t``, ``z`` and the global torch seed (dropout) of step ``s`` come from
+``stable_hash(seed, ..., s, rank)``, the data of step ``s`` from
+:class:`avse.train.dataset.StepSampler`, and the checkpoint holds the model, EMA and
+optimiser states: a run stopped at step ``k`` and resumed reaches the same weights as
+an uninterrupted one (bit for bit on the same machine and thread count).
+"""
+import csv
+import logging
+import math
+import os
+import time
+from typing import Any, Dict, List
+
+import torch
+from tqdm import tqdm
+
+from avse.diffusion.sde import SDES
+from avse.errors import InputError, StageError
+from avse.train import distributed as D
+from avse.train.checkpoint import (export_model, load_last_checkpoint, rng_states,
+                                   save_checkpoint, set_rng_states)
+from avse.train.dataset import CropDataset, StepSampler, fixed_crops, make_loader, read_utterances
+from avse.train.ema import EMA
+from avse.utils.fileio import atomic_open
+from avse.utils.seeding import stable_hash
+
+log = logging.getLogger("avse.train")
+
+LOG_FIELDS = ["step", "train_loss", "valid_loss", "lr", "grad_norm", "seconds"]
+# options that must not change when resuming (others, e.g. max_steps, may)
+RESUME_KEYS = ("model", "model_conf", "sde", "sde_conf", "frontend_conf", "fs", "crop_frames",
+               "batch_size", "optim", "optim_conf", "seed", "ema_decay", "ema_warmup")
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def build_model(cfg: Dict[str, Any], sde) -> torch.nn.Module:
+    """The score model of ``cfg['model']`` / ``cfg['model_conf']`` for ``sde``."""
+    from avse.nets.score_model import ScoreModel
+
+    return ScoreModel.from_config(cfg["model"], dict(cfg.get("model_conf") or {}), sde)
+
+
+def dsm_loss(model, sde, x0: torch.Tensor, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Denoising score-matching loss (scalar) of ``model`` on ``x0`` (B, F, T) complex."""
+    x_t, z, sigma = sde.perturb(x0, t, z)
+    score = model(x_t, t)
+    if score.dtype != torch.complex64 and score.is_complex():
+        score = score.to(torch.complex64)
+    err = sigma * score + z
+    return (err.real.float() ** 2 + err.imag.float() ** 2).mean()
+
+
+def step_noise(seed: int, step: int, rank: int, shape, sde, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``t`` (B,) in [t_eps, T] and ``z`` (B, F, T) complex of one step (drawn on CPU:
+    the same numbers on every device)."""
+    g = torch.Generator().manual_seed(stable_hash(seed, "dsm", step, rank))
+    t = sde.t_eps + (sde.T - sde.t_eps) * torch.rand(shape[0], generator=g)
+    z = torch.randn(tuple(shape), dtype=torch.complex64, generator=g)
+    return t.to(device), z.to(device)
+
+
+class Trainer:
+    """Builds everything from the resolved config ``cfg`` (a dict of the CLI options)."""
+
+    def __init__(self, cfg: Dict[str, Any], info: D.DistInfo):
+        self.cfg, self.info, self.dev = cfg, info, info.device
+        self.out_dir = cfg["out_dir"]
+        self.ckpt_dir = os.path.join(self.out_dir, "checkpoints")
+        self.sde = SDES.build(cfg["sde"], **(cfg.get("sde_conf") or {}))
+        fe_conf = dict(cfg.get("frontend_conf") or {})
+        n_fft = int(fe_conf.get("n_fft", 510))
+        utts = read_utterances(cfg["train_dir"], cfg["fs"], n_fft, "training")
+        self.train_set = CropDataset(utts, fe_conf, cfg["crop_frames"], cfg["fs"])
+        self.frontend_conf = self.train_set.frontend.config()
+        self.valid = None
+        if cfg.get("valid_dir") and info.is_main:
+            vutts = read_utterances(cfg["valid_dir"], cfg["fs"], n_fft, "validation")
+            vset = CropDataset(vutts, fe_conf, cfg["crop_frames"], cfg["fs"])
+            x0 = fixed_crops(vset, cfg["valid_utts"], cfg["seed"])
+            g = torch.Generator().manual_seed(stable_hash(cfg["seed"], "valid"))
+            t = self.sde.t_eps + (self.sde.T - self.sde.t_eps) * torch.rand(len(x0), generator=g)
+            z = torch.randn(x0.shape, dtype=torch.complex64, generator=g)
+            self.valid = (x0.to(self.dev), t.to(self.dev), z.to(self.dev))
+        torch.manual_seed(stable_hash(cfg["seed"], "init"))  # same initial weights on every rank
+        self.model = build_model(cfg, self.sde).to(self.dev)
+        self.ema = EMA(self.model, cfg["ema_decay"], cfg["ema_warmup"])
+        self.ddp = D.wrap(self.model, info)
+        if cfg["optim"] not in OPTIMIZERS:
+            raise InputError(f"unknown optim {cfg['optim']!r}; choose from: {', '.join(OPTIMIZERS)}")
+        ocfg = {"lr": 1e-4, **(cfg.get("optim_conf") or {})}
+        try:  # YAML reads 1e-4 (no dot) as a string
+            for k in ("lr", "eps", "weight_decay"):
+                if k in ocfg:
+                    ocfg[k] = float(ocfg[k])
+            if "betas" in ocfg:
+                ocfg["betas"] = tuple(float(b) for b in ocfg["betas"])
+            self.optim = OPTIMIZERS[cfg["optim"]](self.model.parameters(), **ocfg)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"optim {cfg['optim']!r}: bad optim_conf {cfg.get('optim_conf')}: {e}") from e
+        self.base_lr = float(ocfg["lr"])
+        self.step, self.elapsed, self.rows = 0, 0.0, []
+        self.amp = bool(cfg["use_amp"]) and self.dev.type == "cuda"
+        n_par = sum(p.numel() for p in self.model.parameters())
+        if info.is_main:
+            log.info("model %s %s: %.2f M parameters; %d training utterances; device %s%s",
+                     cfg["model"], cfg.get("model_conf"), n_par / 1e6, len(utts), self.dev,
+                     " (bf16 autocast)" if self.amp else "")
+
+    # ------------------------------------------------------------ state
+    def export_info(self) -> Dict[str, Any]:
+        c = self.cfg
+        return {"model": getattr(self.model, "config", {"model": c["model"], "model_conf": c.get("model_conf")}),
+                "sde": {"name": c["sde"], "conf": dict(c.get("sde_conf") or {})},
+                "frontend": self.frontend_conf, "fs": int(c["fs"]), "format": "avse.score_model",
+                "version": 1}
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"step": self.step, "epoch": self.sampler_epoch(self.step), "elapsed": self.elapsed,
+                "model": self.model.state_dict(), "ema": self.ema.state_dict(),
+                "optimizer": self.optim.state_dict(), "rng": rng_states(),
+                "config": {k: v for k, v in self.cfg.items()}, "export": self.export_info()}
+
+    def load_state_dict(self, st: Dict[str, Any]) -> None:
+        old = st.get("config", {})
+        diff = [k for k in RESUME_KEYS if k in old and old[k] != self.cfg.get(k)]
+        if diff:
+            raise StageError(f"{self.out_dir}: cannot resume, the config changed in {diff}; "
+                             "remove the directory (or use another --out_dir) to train again")
+        self.model.load_state_dict(st["model"])
+        self.ema.load_state_dict(st["ema"])
+        self.optim.load_state_dict(st["optimizer"])
+        self.step, self.elapsed = int(st["step"]), float(st.get("elapsed", 0.0))
+        set_rng_states(st["rng"])
+
+    def sampler_epoch(self, step: int) -> float:
+        return step * self.info.world_size * self.cfg["batch_size"] / len(self.train_set)
+
+    # ------------------------------------------------------------- steps
+    def autocast(self):
+        return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def lr_at(self, step: int) -> float:
+        w = int(self.cfg.get("warmup_steps") or 0)
+        return self.base_lr * min(1.0, (step + 1) / w) if w > 0 else self.base_lr
+
+    def train_step(self, x0: torch.Tensor) -> tuple[float, float]:
+        """One optimiser step on the batch ``x0`` (B, F, T); returns (loss, grad norm)."""
+        cfg, s = self.cfg, self.step
+        torch.manual_seed(stable_hash(cfg["seed"], "global", s, self.info.rank))
+        t, z = step_noise(cfg["seed"], s, self.info.rank, x0.shape, self.sde, self.dev)
+        lr = self.lr_at(s)
+        for g in self.optim.param_groups:
+            g["lr"] = lr
+        self.ddp.train()
+        self.optim.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss = dsm_loss(self.ddp, self.sde, x0, t, z)
+        loss.backward()
+        clip = cfg.get("grad_clip")
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if clip:
+            gnorm = torch.nn.utils.clip_grad_norm_(params, float(clip))
+        else:
+            gnorm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params]))
+        lval, gval = float(loss.detach()), float(gnorm)
+        if math.isfinite(lval) and math.isfinite(gval):
+            self.optim.step()
+            self.ema.update(self.model)
+        self.step += 1
+        return lval, gval
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """DSM loss of the EMA model on the fixed validation crops, t and noise."""
+        x0, t, z = self.valid
+        bs = int(self.cfg.get("valid_batch_size") or self.cfg["batch_size"])
+        total, n = 0.0, 0
+        for i in range(0, len(x0), bs):
+            with self.autocast():
+                l = dsm_loss(self.ema.module, self.sde, x0[i:i + bs], t[i:i + bs], z[i:i + bs])
+            total += float(l) * len(x0[i:i + bs])
+            n += len(x0[i:i + bs])
+        return total / n
+
+    # -------------------------------------------------------------- run
+    def resume(self) -> None:
+        st = load_last_checkpoint(self.ckpt_dir, map_location=self.dev)
+        if st is None:
+            if self.info.is_main:
+                log.info("no checkpoint in %s: starting from scratch", self.ckpt_dir)
+            return
+        self.load_state_dict(st)
+        self.rows = [r for r in read_log(os.path.join(self.out_dir, "train_log.csv"))
+                     if int(r["step"]) <= self.step]
+        if self.info.is_main:
+            log.info("resumed from %s at step %d (epoch %.2f)", st["path"], self.step, st.get("epoch", 0.0))
+
+    def save(self, final: bool = False) -> None:
+        if not self.info.is_main:
+            return
+        save_checkpoint(self.ckpt_dir, self.state_dict(), keep=self.cfg["keep_checkpoints"])
+        write_log(os.path.join(self.out_dir, "train_log.csv"), self.rows)
+        plot_log(self.rows, os.path.join(self.out_dir, "loss.png"))
+        if final:
+            ex = self.export_info()
+            export_model(os.path.join(self.out_dir, "model.pt"), ex["model"], self.ema.module.state_dict(),
+                         ex["sde"]["name"], ex["sde"]["conf"], ex["frontend"], ex["fs"], self.step, self.cfg)
+
+    def run(self) -> None:
+        cfg, info = self.cfg, self.info
+        max_steps = int(cfg["max_steps"])
+        if self.step >= max_steps:
+            log.info("already at step %d >= max_steps %d", self.step, max_steps)
+            self.save(final=True)
+            return
+        sampler = StepSampler(len(self.train_set), cfg["batch_size"], cfg["seed"], info.rank,
+                              info.world_size, start_step=self.step)
+        loader = make_loader(self.train_set, sampler, cfg["num_workers"], pin_memory=self.dev.type == "cuda")
+        acc = [0.0, 0.0, 0]
+        bad = 0
+        t0 = time.time() - self.elapsed
+        bar = tqdm(total=max_steps, initial=self.step, disable=not (cfg["progress"] and info.is_main),
+                   desc="train", unit="step", dynamic_ncols=True)
+        for batch in loader:
+            loss, gnorm = self.train_step(batch.to(self.dev, non_blocking=True))
+            bar.update(1)
+            if not (math.isfinite(loss) and math.isfinite(gnorm)):
+                bad += 1
+                log.warning("step %d: non-finite loss %s / grad norm %s; update skipped", self.step, loss, gnorm)
+                if bad >= 20:
+                    raise StageError(f"{bad} consecutive non-finite losses at step {self.step}; "
+                                     "lower the learning rate or check the data")
+                continue
+            bad = 0
+            acc = [acc[0] + loss, acc[1] + gnorm, acc[2] + 1]
+            s = self.step
+            do_log = s % cfg["log_interval"] == 0 or s == max_steps
+            # the same decision on every rank (the all-reduce below is collective)
+            do_valid = bool(cfg.get("valid_dir")) and (s % cfg["valid_interval"] == 0 or s == max_steps)
+            if do_log or do_valid:
+                self.elapsed = time.time() - t0
+                tl, gn = D.mean_over_ranks([acc[0] / max(1, acc[2]), acc[1] / max(1, acc[2])], info)
+                row = {"step": s, "train_loss": f"{tl:.6f}", "valid_loss": "",
+                       "lr": f"{self.lr_at(s - 1):.3g}", "grad_norm": f"{gn:.4f}", "seconds": f"{self.elapsed:.1f}"}
+                if do_valid and self.valid is not None:
+                    row["valid_loss"] = f"{self.validate():.6f}"
+                acc = [0.0, 0.0, 0]
+                if info.is_main:
+                    self.rows.append(row)
+                    bar.set_postfix(loss=row["train_loss"], valid=row["valid_loss"] or "-")
+                    log.info("step %d: train loss %s, valid loss %s, lr %s, grad norm %s, %s s", s,
+                             row["train_loss"], row["valid_loss"] or "-", row["lr"], row["grad_norm"], row["seconds"])
+                    write_log(os.path.join(self.out_dir, "train_log.csv"), self.rows)
+            if s % cfg["ckpt_interval"] == 0 or s == max_steps:
+                self.elapsed = time.time() - t0
+                self.save(final=s == max_steps)
+            if s >= max_steps:
+                break
+        bar.close()
+        D.barrier(info)
+
+
+def read_log(path: str) -> List[Dict[str, str]]:
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_log(path: str, rows: List[Dict[str, Any]]) -> None:
+    """Write the training log (columns :data:`LOG_FIELDS`) atomically."""
+    with atomic_open(path, newline="") as f:
+        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def plot_log(rows: List[Dict[str, Any]], path: str) -> None:
+    """Training and validation loss against step (log scale), with matplotlib Agg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from avse.utils.fileio import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    tr = [(int(r["step"]), float(r["train_loss"])) for r in rows if r.get("train_loss") not in ("", None)]
+    va = [(int(r["step"]), float(r["valid_loss"])) for r in rows if r.get("valid_loss") not in ("", None)]
+    if tr:
+        ax.plot(*zip(*tr), label="train")
+    if va:
+        ax.plot(*zip(*va), "o-", label="valid (EMA)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("DSM loss")
+    if tr or va:
+        ax.set_yscale("log")
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
