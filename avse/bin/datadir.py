@@ -13,7 +13,7 @@ import sys
 
 from avse.data.datadir import DataDir
 from avse.errors import AvseError, InputError
-from avse.io.scp import inverse_table, read_table, split_keys, write_table
+from avse.io.scp import inverse_table, read_table, split_keys
 
 
 def cmd_split(a) -> None:

@@ -24,17 +24,17 @@ import sys
 
 import numpy as np
 
+from avse.utils.cli import run_main
 from avse.corpus.types import n_video_frames
 from avse.data.datadir import AUDIO_TABLE, DataDir
 from avse.data.uttjobs import check_config, merge_jobs, read_rows, run_job, select_keys
-from avse.errors import AvseError, SkipUtterance, StageError
+from avse.errors import SkipUtterance, StageError
 from avse.io.audio import audio_info, load_audio, save_audio
 from avse.io.scp import read_table, write_table
 from avse.lips import LIP_BACKENDS, LIP_FPS
 from avse.lips.backends import fit_to_audio
-from avse.utils.config import add_job_args, parse_args, save_config, str2bool, to_dict, yaml_value
+from avse.utils.config import add_job_args, save_config, str2bool, to_dict, yaml_value
 from avse.utils.fileio import atomic_path, is_done
-from avse.utils.log import setup_logging
 
 log = logging.getLogger("avse.dump")
 
@@ -127,28 +127,25 @@ class Dumper:
         return rows
 
 
+def run(args) -> None:
+    if is_done(args.out_dir):
+        log.info("%s is complete; nothing to do", args.out_dir)
+        return
+    if not os.path.isdir(args.data_dir):
+        raise StageError(f"{args.data_dir}: not found; run the data preparation stages first")
+    check_config(args.out_dir, {k: v for k, v in to_dict(args).items()
+                                if k not in ("key_file", "job", "merge", "progress", "verbose")})
+    dumper = Dumper(args)
+    if args.merge:
+        finish(args, dumper)
+        return
+    keys = select_keys(dumper.src.keys, args.key_file)
+    run_job(keys, dumper, args.out_dir, job=args.job, on_error=args.on_error,
+            progress=args.progress, desc=f"dump {os.path.basename(args.data_dir)}")
+
+
 def main(argv=None) -> int:
-    args = parse_args(get_parser(), argv)
-    setup_logging(args.verbose)
-    try:
-        if is_done(args.out_dir):
-            log.info("%s is complete; nothing to do", args.out_dir)
-            return 0
-        if not os.path.isdir(args.data_dir):
-            raise StageError(f"{args.data_dir}: not found; run the data preparation stages first")
-        check_config(args.out_dir, {k: v for k, v in to_dict(args).items()
-                                    if k not in ("key_file", "job", "merge", "progress", "verbose")})
-        dumper = Dumper(args)
-        if args.merge:
-            finish(args, dumper)
-            return 0
-        keys = select_keys(dumper.src.keys, args.key_file)
-        run_job(keys, dumper, args.out_dir, job=args.job, on_error=args.on_error,
-                progress=args.progress, desc=f"dump {os.path.basename(args.data_dir)}")
-    except AvseError as e:
-        log.error("%s", e)
-        return 1
-    return 0
+    return run_main(get_parser(), run, argv, log)
 
 
 def finish(args, dumper: Dumper) -> None:

@@ -33,13 +33,13 @@ import time
 import numpy as np
 import torch
 
+from avse.utils.cli import run_main
 from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys
-from avse.errors import AvseError, InputError, StageError
+from avse.errors import InputError, StageError
 from avse.io.audio import load_audio, save_audio
 from avse.io.scp import read_table
-from avse.utils.config import add_job_args, none_or, parse_args, save_config, str2bool, to_dict, yaml_value
+from avse.utils.config import add_job_args, none_or, save_config, str2bool, to_dict, yaml_value
 from avse.utils.fileio import is_done, write_json
-from avse.utils.log import setup_logging
 from avse.utils.seeding import stable_hash
 
 log = logging.getLogger("avse.enhance")
@@ -174,29 +174,26 @@ def finish(args, has_spk: bool) -> None:
              timing["rtf"] or 0.0, timing["nfe"], args.device)
 
 
+def run(args) -> None:
+    if not isinstance(args.method_conf or {}, dict):
+        raise InputError(f"--method_conf must be a mapping, got {args.method_conf!r}")
+    if is_done(args.out_dir):
+        log.info("%s is complete; nothing to do", args.out_dir)
+        return
+    wavs, u2s = input_tables(args)
+    check_config(args.out_dir, {k: v for k, v in to_dict(args).items()
+                                if k not in ("key_file", "job", "merge", "progress", "verbose", "device")})
+    if args.merge:
+        finish(args, u2s is not None)
+        return
+    keys = select_keys(list(wavs), args.key_file)
+    fn = Enhance(args, wavs, u2s)
+    run_job(keys, fn, args.out_dir, job=args.job, on_error=args.on_error, progress=args.progress,
+            desc=f"{args.method} job {args.job}")
+
+
 def main(argv=None) -> int:
-    try:
-        args = parse_args(get_parser(), argv)
-        setup_logging(args.verbose)
-        if not isinstance(args.method_conf or {}, dict):
-            raise InputError(f"--method_conf must be a mapping, got {args.method_conf!r}")
-        if is_done(args.out_dir):
-            log.info("%s is complete; nothing to do", args.out_dir)
-            return 0
-        wavs, u2s = input_tables(args)
-        check_config(args.out_dir, {k: v for k, v in to_dict(args).items()
-                                    if k not in ("key_file", "job", "merge", "progress", "verbose", "device")})
-        if args.merge:
-            finish(args, u2s is not None)
-            return 0
-        keys = select_keys(list(wavs), args.key_file)
-        fn = Enhance(args, wavs, u2s)
-        run_job(keys, fn, args.out_dir, job=args.job, on_error=args.on_error, progress=args.progress,
-                desc=f"{args.method} job {args.job}")
-    except AvseError as e:
-        log.error("%s", e)
-        return 1
-    return 0
+    return run_main(get_parser(), run, argv, log)
 
 
 if __name__ == "__main__":

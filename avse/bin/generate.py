@@ -19,12 +19,12 @@ import sys
 import numpy as np
 import torch
 
+from avse.utils.cli import run_main
 from avse.errors import AvseError, InputError
 from avse.io.audio import save_audio
 from avse.io.scp import write_table
-from avse.utils.config import parse_args, str2bool
+from avse.utils.config import str2bool
 from avse.utils.fileio import atomic_path
-from avse.utils.log import setup_logging
 
 log = logging.getLogger("avse.generate")
 
@@ -70,48 +70,45 @@ def plot_spectrograms(S: torch.Tensor, frontend, fs: int, path: str) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
-    try:
-        args = parse_args(get_parser(), argv)
-        setup_logging(args.verbose)
-        from avse.bin.enhance import make_score_fn, resolve_device
-        from avse.diffusion.sampler import PCSampler
-        from avse.train.checkpoint import load_model
+def run(args) -> None:
+    from avse.bin.enhance import make_score_fn, resolve_device
+    from avse.diffusion.sampler import PCSampler
+    from avse.train.checkpoint import load_model
 
-        if args.num < 1 or args.seconds <= 0:
-            raise InputError(f"need --num >= 1 and --seconds > 0, got {args.num}, {args.seconds}")
-        dev = resolve_device(args.device)
-        m = load_model(args.model, dev)
-        fe = m.frontend
-        n = int(round(args.seconds * m.fs))
-        if n < fe.n_fft:
-            raise InputError(f"--seconds {args.seconds}: shorter than one STFT frame")
-        T = fe.n_frames(n)
-        T_pad = T + (-T) % fe.pad_multiple
-        gen = torch.Generator(device=dev).manual_seed(int(args.seed))
-        sampler = PCSampler(m.sde, n_steps=args.n_steps, snr=args.snr, n_corrector=args.n_corrector)
-        log.info("sampling %d x %.2f s (%d frames) with %d steps on %s", args.num, args.seconds, T,
-                 args.n_steps, dev)
-        S = sampler.sample(make_score_fn(m.model, dev, args.use_amp), (args.num, fe.n_freq, T_pad),
-                           generator=gen, device=dev)
-        S = fe.crop_frames(S, T)
-        if not torch.isfinite(torch.view_as_real(S)).all():
-            raise AvseError("the prior produced NaN or infinite values; the model is broken")
-        y = fe.inverse(S, length=n).float().cpu().numpy()
-        os.makedirs(args.out_dir, exist_ok=True)
-        rows = {}
-        for i, yi in enumerate(y):
-            path = os.path.join(args.out_dir, f"sample_{i:02d}.wav")
-            save_audio(path, yi, m.fs, subtype="FLOAT")
-            rows[f"sample_{i:02d}"] = path
-        write_table(os.path.join(args.out_dir, "wav.scp"), rows)
-        plot_spectrograms(S, fe, m.fs, os.path.join(args.out_dir, "spectrograms.png"))
-        log.info("wrote %d samples (%d network calls) and spectrograms.png to %s", args.num, sampler.nfe,
-                 args.out_dir)
-    except AvseError as e:
-        log.error("%s", e)
-        return 1
-    return 0
+    if args.num < 1 or args.seconds <= 0:
+        raise InputError(f"need --num >= 1 and --seconds > 0, got {args.num}, {args.seconds}")
+    dev = resolve_device(args.device)
+    m = load_model(args.model, dev)
+    fe = m.frontend
+    n = int(round(args.seconds * m.fs))
+    if n < fe.n_fft:
+        raise InputError(f"--seconds {args.seconds}: shorter than one STFT frame")
+    T = fe.n_frames(n)
+    T_pad = T + (-T) % fe.pad_multiple
+    gen = torch.Generator(device=dev).manual_seed(int(args.seed))
+    sampler = PCSampler(m.sde, n_steps=args.n_steps, snr=args.snr, n_corrector=args.n_corrector)
+    log.info("sampling %d x %.2f s (%d frames) with %d steps on %s", args.num, args.seconds, T,
+             args.n_steps, dev)
+    S = sampler.sample(make_score_fn(m.model, dev, args.use_amp), (args.num, fe.n_freq, T_pad),
+                       generator=gen, device=dev)
+    S = fe.crop_frames(S, T)
+    if not torch.isfinite(torch.view_as_real(S)).all():
+        raise AvseError("the prior produced NaN or infinite values; the model is broken")
+    y = fe.inverse(S, length=n).float().cpu().numpy()
+    os.makedirs(args.out_dir, exist_ok=True)
+    rows = {}
+    for i, yi in enumerate(y):
+        path = os.path.join(args.out_dir, f"sample_{i:02d}.wav")
+        save_audio(path, yi, m.fs, subtype="FLOAT")
+        rows[f"sample_{i:02d}"] = path
+    write_table(os.path.join(args.out_dir, "wav.scp"), rows)
+    plot_spectrograms(S, fe, m.fs, os.path.join(args.out_dir, "spectrograms.png"))
+    log.info("wrote %d samples (%d network calls) and spectrograms.png to %s", args.num, sampler.nfe,
+             args.out_dir)
+
+
+def main(argv=None) -> int:
+    return run_main(get_parser(), run, argv, log)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,14 @@ import sys
 
 import numpy as np
 
+from avse.utils.cli import run_main
 from avse.corpus import mini_av
 from avse.data.uttjobs import check_config, collect_rows, run_job, select_keys, write_data_dir
 from avse.errors import AvseError
 from avse.io.audio import rms, save_audio
 from avse.io.scp import write_table
-from avse.utils.config import add_job_args, parse_args, save_config, str2bool, to_dict
+from avse.utils.config import add_job_args, save_config, str2bool, to_dict
 from avse.utils.fileio import atomic_open, is_done, mark_done
-from avse.utils.log import setup_logging
 from avse.utils.seeding import stable_hash, utt_rng
 
 log = logging.getLogger("avse.make_mini_av")
@@ -118,37 +118,34 @@ def merge(plan: mini_av.Plan, args) -> None:
     mark_done(args.corpus_dir, {"items": len(rows), "size": args.size, "seed": args.seed})
 
 
+def run(args) -> None:
+    if is_done(args.corpus_dir) and not args.list_keys:
+        log.info("%s is complete; nothing to do", args.corpus_dir)
+        return
+    plan = mini_av.make_plan(args.size, args.seed, args.scale, args.noise_types)
+    items = plan.items()
+    if args.list_keys:
+        write_table(args.list_keys, {k: type(v).__name__ for k, v in items.items()})
+        return
+    cfg = {k: v for k, v in to_dict(args).items() if k in ("size", "scale", "seed", "noise_types")}
+    check_config(args.corpus_dir, cfg)
+    if args.merge:
+        merge(plan, args)
+        return
+
+    def fn(key):
+        item = items[key]
+        if isinstance(item, mini_av.UttItem):
+            return make_utt(plan, item, args.corpus_dir)
+        return make_noise_item(plan, item, args.corpus_dir)
+
+    keys = select_keys(items, args.key_file)
+    run_job(keys, fn, args.corpus_dir, job=args.job, on_error=args.on_error,
+            progress=args.progress, desc=f"mini_av job {args.job}")
+
+
 def main(argv=None) -> int:
-    args = parse_args(get_parser(), argv)
-    setup_logging(args.verbose)
-    try:
-        if is_done(args.corpus_dir) and not args.list_keys:
-            log.info("%s is complete; nothing to do", args.corpus_dir)
-            return 0
-        plan = mini_av.make_plan(args.size, args.seed, args.scale, args.noise_types)
-        items = plan.items()
-        if args.list_keys:
-            write_table(args.list_keys, {k: type(v).__name__ for k, v in items.items()})
-            return 0
-        cfg = {k: v for k, v in to_dict(args).items() if k in ("size", "scale", "seed", "noise_types")}
-        check_config(args.corpus_dir, cfg)
-        if args.merge:
-            merge(plan, args)
-            return 0
-
-        def fn(key):
-            item = items[key]
-            if isinstance(item, mini_av.UttItem):
-                return make_utt(plan, item, args.corpus_dir)
-            return make_noise_item(plan, item, args.corpus_dir)
-
-        keys = select_keys(items, args.key_file)
-        run_job(keys, fn, args.corpus_dir, job=args.job, on_error=args.on_error,
-                progress=args.progress, desc=f"mini_av job {args.job}")
-    except AvseError as e:
-        log.error("%s", e)
-        return 1
-    return 0
+    return run_main(get_parser(), run, argv, log)
 
 
 if __name__ == "__main__":

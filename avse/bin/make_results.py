@@ -12,10 +12,8 @@ import argparse
 import logging
 import sys
 
-from avse.errors import AvseError
+from avse.utils.cli import run_main
 from avse.scoring.results import make_results
-from avse.utils.config import parse_args
-from avse.utils.log import setup_logging
 
 log = logging.getLogger("avse.make_results")
 
@@ -30,18 +28,15 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    args = parse_args(get_parser(), argv)
-    setup_logging(args.verbose)
-    try:
-        sets = make_results(args.exp_dir, args.out, title=args.title, recipe=args.recipe)
-    except AvseError as e:
-        log.error("%s", e)
-        return 1
+def run(args) -> None:
+    sets = make_results(args.exp_dir, args.out, title=args.title, recipe=args.recipe)
     for ts, systems in sets.items():
         log.info("%s: %s", ts, ", ".join(systems))
     log.info("wrote %s", args.out)
-    return 0
+
+
+def main(argv=None) -> int:
+    return run_main(get_parser(), run, argv, log)
 
 
 if __name__ == "__main__":

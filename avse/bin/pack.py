@@ -17,9 +17,9 @@ import sys
 import tarfile
 import time
 
-from avse.errors import AvseError, StageError
+from avse.utils.cli import run_main
+from avse.errors import StageError
 from avse.utils.fileio import atomic_path
-from avse.utils.log import setup_logging
 from avse.version import __version__
 
 log = logging.getLogger("avse.pack")
@@ -72,20 +72,18 @@ def pack(exp_dir: str, model: str, out: str, extra=()) -> dict:
     return manifest
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp_dir", required=True)
     p.add_argument("--model", default="model.pt")
     p.add_argument("--extra", nargs="*", default=[])
     p.add_argument("--out", required=True)
-    a = p.parse_args(argv)
-    setup_logging()
-    try:
-        pack(a.exp_dir, a.model, a.out, a.extra)
-    except AvseError as e:
-        log.error("%s", e)
-        return 1
-    return 0
+    return p
+
+
+def main(argv=None) -> int:
+    return run_main(get_parser(), lambda a: pack(a.exp_dir, a.model, a.out, a.extra), argv, log,
+                    yaml_config=False)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from avse.errors import AvseError, InputError
+from avse.utils.cli import run_main
+from avse.errors import InputError
 from avse.io.audio import load_audio
 from avse.io.scp import c_sorted, read_table, write_table
 from avse.metrics import DEFAULT_METRICS, METRICS, compute_metrics, finite_mean, preload
@@ -60,7 +61,7 @@ from avse.metrics.pit import MAX_SOURCES, best_permutation, si_sdr_matrix
 from avse.metrics.sisdr import si_sdr
 from avse.scoring.conditions import (DEFAULT_T60_BINS, MISSING, check_bins, condition_table,
                                      conditions_markdown, group_keys)
-from avse.utils.config import parse_args, save_config
+from avse.utils.config import save_config
 from avse.utils.fileio import atomic_open, atomic_path, clear_done, mark_done, write_json
 from avse.utils.log import setup_logging
 
@@ -350,14 +351,7 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    args = parse_args(get_parser(), argv)
-    setup_logging(args.verbose)
-    try:
-        run(args)
-    except AvseError as e:
-        log.error("%s", e)
-        return 1
-    return 0
+    return run_main(get_parser(), run, argv, log)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ Inputs: ``--data_dir`` (clean speech: ``wav.scp``, ``utt2spk``, optional
 ``utt2noise``: the noise type of each; optional ``noise_desc``: type -> text).
 
 Output keys: with ``--snr_mode all`` every utterance at every SNR of ``--snrs``, as
-``<utt>_snr<+NN|-NN>``; with ``random`` one SNR per utterance drawn uniformly from
+``<utt>_snr<+NN|-NN>``; with ``cycle`` one SNR per utterance, the SNRs of ``--snrs``
+taken in turn over the sorted utterances (balanced conditions at a fraction of the
+size), same key format; with ``random`` one SNR per utterance drawn uniformly from
 ``[min(snrs), max(snrs)]`` (rounded to 0.01 dB), key unchanged. Each output
 utterance draws everything (SNR, noise type and recording, noise offset,
 interferers and their SIRs, room) from ``utt_rng(seed, key)``: the output is the same
@@ -46,16 +48,16 @@ from typing import Dict, List
 
 import numpy as np
 
+from avse.utils.cli import run_main
 from avse.data.datadir import DataDir
 from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys
-from avse.errors import AvseError, InputError, StageError
+from avse.errors import InputError, StageError
 from avse.io.audio import load_audio, save_audio
 from avse.io.scp import c_sorted, check_key, read_table
 from avse.simulate.mix import mix_utterance
 from avse.simulate.room import room_config, sample_room, simulate_rirs
-from avse.utils.config import add_job_args, none_or, parse_args, save_config, str2bool, to_dict, yaml_value
+from avse.utils.config import add_job_args, none_or, save_config, str2bool, to_dict, yaml_value
 from avse.utils.fileio import atomic_open, atomic_path, is_done
-from avse.utils.log import setup_logging
 from avse.utils.seeding import utt_rng
 
 log = logging.getLogger("avse.simulate")
@@ -71,8 +73,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out_dir", default=None, help="output data dir")
     p.add_argument("--fs", type=int, default=16000, help="sample rate of every input (Hz)")
     p.add_argument("--snrs", type=yaml_value, default=[-5, 0, 5], help="SNRs in dB (YAML list)")
-    p.add_argument("--snr_mode", default="all", choices=["all", "random"],
-                   help="all: every utterance at every SNR; random: one SNR per utterance in [min, max]")
+    p.add_argument("--snr_mode", default="all", choices=["all", "cycle", "random"],
+                   help="all: every utterance at every SNR; cycle: the SNRs in turn, one per utterance; "
+                        "random: one SNR per utterance in [min, max]")
     p.add_argument("--noise_types", type=yaml_value, default=None,
                    help="noise types to use (YAML list or comma-separated); default: all in noise_dir")
     p.add_argument("--room", type=yaml_value, default=None,
@@ -207,10 +210,10 @@ class Simulator:
     def _plan(self) -> Dict[str, tuple]:
         """Output key -> (source utterance, nominal SNR or None for a random one)."""
         plan: Dict[str, tuple] = {}
-        if self.args.snr_mode == "all":
-            tags = {snr_tag(s): s for s in self.snrs}
-            for u in self.utts:
-                for tag, s in sorted(tags.items()):
+        if self.args.snr_mode in ("all", "cycle"):
+            tags = sorted({snr_tag(s): s for s in self.snrs}.items())
+            for i, u in enumerate(c_sorted(self.utts)):
+                for tag, s in (tags if self.args.snr_mode == "all" else [tags[i % len(tags)]]):
                     key = u + tag
                     check_key(key)
                     if key in plan:
@@ -358,14 +361,7 @@ def finish(args, sim: Simulator) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(get_parser(), argv)
-    setup_logging(args.verbose)
-    try:
-        simulate(args)
-    except AvseError as e:
-        log.error("%s", e)
-        return 1
-    return 0
+    return run_main(get_parser(), simulate, argv, log)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ import logging
 import os
 import sys
 
-from avse.errors import AvseError, StageError
-from avse.utils.config import none_or, parse_args, save_config, str2bool, to_dict, yaml_value
-from avse.utils.log import setup_logging
+from avse.utils.cli import run_main
+from avse.errors import StageError
+from avse.utils.config import none_or, save_config, str2bool, to_dict, yaml_value
 
 log = logging.getLogger("avse.train")
 
@@ -49,6 +49,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--optim", default="adam", help="adam or adamw")
     g.add_argument("--optim_conf", type=yaml_value, default={"lr": 1.0e-4}, help="optimiser options")
     g.add_argument("--warmup_steps", type=int, default=0, help="linear learning-rate warm-up")
+    g.add_argument("--lr_schedule", default="constant", choices=["constant", "cosine"],
+                   help="after the warm-up: constant, or cosine decay to min_lr_ratio * lr at max_steps")
+    g.add_argument("--min_lr_ratio", type=float, default=0.0, help="final lr / lr of the cosine schedule")
     g.add_argument("--grad_clip", type=none_or(float), default=5.0, help="max global grad norm; null: none")
     g.add_argument("--ema_decay", type=float, default=0.999)
     g.add_argument("--ema_warmup", type=str2bool, default=True, help="decay min(d, (1+n)/(10+n))")
@@ -82,38 +85,35 @@ def check_args(args) -> None:
             raise InputError(f"--{k} must be a mapping, got {getattr(args, k)!r}")
 
 
-def main(argv=None) -> int:
-    try:
-        args = parse_args(get_parser(), argv)
-        setup_logging(args.verbose)
-        check_args(args)
-        from avse.train import distributed as D
-        from avse.train.trainer import Trainer
+def run(args) -> None:
+    check_args(args)
+    from avse.train import distributed as D
+    from avse.train.trainer import Trainer
 
-        if not os.path.isdir(args.train_dir):
-            raise StageError(f"{args.train_dir}: training data dir not found; run stage 3 first")
-        info = D.setup(args.ngpu)
-        try:
-            cfg = to_dict(args)
-            ckpts = os.path.join(args.out_dir, "checkpoints")
-            if not args.resume and os.path.isdir(ckpts) and os.listdir(ckpts):
-                raise StageError(f"{args.out_dir} already has checkpoints; pass --resume true to continue "
-                                 "or remove the directory to start again")
-            trainer = Trainer(cfg, info)
-            if args.resume:
-                trainer.resume()
-            if info.is_main:
-                os.makedirs(args.out_dir, exist_ok=True)
-                save_config(args, args.out_dir)
-            trainer.run()
-            if info.is_main:
-                log.info("done: %s (step %d)", os.path.join(args.out_dir, "model.pt"), trainer.step)
-        finally:
-            D.cleanup(info)
-    except AvseError as e:
-        logging.getLogger("avse.train").error("%s", e)
-        return 1
-    return 0
+    if not os.path.isdir(args.train_dir):
+        raise StageError(f"{args.train_dir}: training data dir not found; run stage 3 first")
+    info = D.setup(args.ngpu)
+    try:
+        cfg = to_dict(args)
+        ckpts = os.path.join(args.out_dir, "checkpoints")
+        if not args.resume and os.path.isdir(ckpts) and os.listdir(ckpts):
+            raise StageError(f"{args.out_dir} already has checkpoints; pass --resume true to continue "
+                             "or remove the directory to start again")
+        trainer = Trainer(cfg, info)
+        if args.resume:
+            trainer.resume()
+        if info.is_main:
+            os.makedirs(args.out_dir, exist_ok=True)
+            save_config(args, args.out_dir)
+        trainer.run()
+        if info.is_main:
+            log.info("done: %s (step %d)", os.path.join(args.out_dir, "model.pt"), trainer.step)
+    finally:
+        D.cleanup(info)
+
+
+def main(argv=None) -> int:
+    return run_main(get_parser(), run, argv, log)
 
 
 if __name__ == "__main__":

@@ -28,10 +28,10 @@ step that removes most of the residual noise ``sigma(t_eps)``.
 Per step ``i`` (all times ``t_i``):
 
 1. corrector, ``n_corrector`` times (annealed Langevin dynamics, one network call each):
-   ``eps = 2 (r sigma_t)^2``, ``x <- x + eps s(x, t) + sqrt(2 eps) z``. The factor 2
-   makes ``r`` the ratio of the gradient-step norm to the noise norm, since
-   ``|s| ~ |z| / sigma_t``: ``eps |s| / sqrt(2 eps) = sqrt(eps / 2) / sigma_t = r``
-   (Song et al. 2021, Alg. 5; "step size (r sigma_t)^2" up to that factor).
+   ``eps = (r sigma_t)^2``, ``x <- x + eps s(x, t) + sqrt(2 eps) z``: the step size of
+   the SGMSE+/UDiffSE samplers (REFERENCE section 2). With ``|s| ~ |z| / sigma_t`` the
+   ratio of the gradient-step norm to the noise norm is ``sqrt(eps / 2) / sigma_t =
+   r / sqrt(2)`` (Song et al. 2021, Alg. 5, whose ``2 alpha`` factor would make it ``r``).
 2. predictor (reverse Euler-Maruyama, one network call):
    ``x_mean = x - [f(x, t) - g^2 s(x, t)] dt``, ``x = x_mean + g sqrt(dt) z``
    (no noise on the last step).
@@ -141,9 +141,9 @@ class PCSampler:
     def corrector_step(self, score_fn: ScoreFn, x: torch.Tensor, t: torch.Tensor, sigma: float,
                        generator=None, return_parts: bool = False):
         """One annealed Langevin step at marginal std ``sigma``:
-        ``x + eps s(x, t) + sqrt(2 eps) z`` with ``eps = 2 (snr sigma)^2``.
+        ``x + eps s(x, t) + sqrt(2 eps) z`` with ``eps = (snr sigma)^2``.
         With ``return_parts``, returns ``(x_new, eps * s, sqrt(2 eps) z)``."""
-        eps = 2.0 * (self.snr * sigma) ** 2
+        eps = (self.snr * sigma) ** 2
         step = eps * score_fn(x, t)
         noise = math.sqrt(2.0 * eps) * randn_like(x, generator)
         return (x + step + noise, step, noise) if return_parts else x + step + noise

@@ -37,6 +37,7 @@ jobid=${{{jobid_var}:?{jobid_var} is not set}}
 if [ "$task" -lt 1 ] || [ "$task" -gt {n} ]; then echo "$0: task $task is not in 1..{n}" >&2; exit 1; fi
 qdir={qdir}
 threads={threads}
+export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
 cmds=(
 {cmds}
 )

@@ -3,7 +3,8 @@ machine, at most ``max_jobs_run`` at a time.
 
 Each job's log holds ``# <command>``, ``# Started at <date>``, the command's stdout
 and stderr, then ``# Accounting: time=<s> threads=<n>`` and ``# Ended (code <c>) at
-<date>``.  On SIGINT/SIGTERM the running jobs (their whole process groups) are
+<date>``. Jobs see ``OMP_NUM_THREADS`` (and the MKL/OpenBLAS equivalents) set to
+``--num-threads`` (1 by default), as cluster jobs do.  On SIGINT/SIGTERM the running jobs (their whole process groups) are
 killed, jobs not yet started are skipped, and the runner exits 130/143.
 """
 import os
@@ -25,6 +26,17 @@ class Interrupted(Exception):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = signum
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_env(threads: int) -> Dict[str, str]:
+    """The environment of a job: ours, with the thread-count variables set to
+    ``--num-threads`` (default 1), so that parallel jobs do not oversubscribe the CPU."""
+    env = dict(os.environ)
+    env.update({v: str(threads) for v in THREAD_VARS})
+    return env
 
 
 def status_of(returncode: int) -> int:
@@ -70,7 +82,7 @@ class LocalRunner:
                     try:
                         proc = subprocess.Popen(["bash", "-o", "pipefail", "-c", command],
                                                 stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                                start_new_session=True)
+                                                start_new_session=True, env=thread_env(self.threads))
                         self._procs[index] = proc
                     except OSError as e:
                         f.write(f"run.pl: cannot start bash: {e}\n")

@@ -8,6 +8,20 @@ is ``s(x_t, t) = o / sigma_t`` with ``sigma_t = sde.marginal(t)[1]`` (exposed as
 ``o`` directly), and Tweedie's estimate is ``(x_t + sigma_t^2 s) / mu_t =
 (x_t + sigma_t o) / mu_t``.
 
+Preconditioning (``precond: gaussian``, the default for new models; ``none`` feeds
+``x_t`` to the backbone as it is). Following the idea of Karras et al., "Elucidating the
+design space of diffusion-based generative models", NeurIPS 2022 (EDM), written here for
+noise prediction: with ``v_t = mu_t^2 sigma_d^2 + sigma_t^2`` (``sigma_d`` =
+``sigma_data``, the rms of a clean compressed spectrogram bin),
+
+    o = -(sigma_t / v_t) x_t + (mu_t sigma_d / sqrt(v_t)) * F(x_t / sqrt(v_t), t)
+
+The first term is the exact answer for zero-mean Gaussian data of variance
+``sigma_d^2`` (a Wiener shrinkage); the backbone ``F`` sees unit-variance input and
+learns a unit-scale residual. An untrained or briefly trained network therefore gives a
+score that contracts the reverse diffusion like a Gaussian prior instead of letting it
+drift, which matters for the short CPU trainings of the mini_av recipe.
+
 Complex ``(B, F, T)`` tensors become ``[re, im]`` channel pairs; optional extra complex
 inputs ``x_extra (B, K, F, T)`` (for conditional SDEs) are appended as further pairs.
 The frame axis is zero-padded on the right to the backbone's multiple and cropped back.
@@ -22,7 +36,8 @@ import torch.nn as nn
 
 from avse.errors import InputError
 
-CONVENTION = "neg_noise_over_sigma"  # score = backbone(x_t, t) / sigma_t
+CONVENTION = "neg_noise_over_sigma"  # score = o(x_t, t) / sigma_t, o estimates -z
+PRECONDS = ("gaussian", "none")
 _SDE_IGNORED = {"t_eps", "T"}  # do not change the marginal, hence the meaning of the output
 
 
@@ -54,21 +69,30 @@ class ScoreModel(nn.Module):
         config: the stored description (built by :meth:`from_config`).
     """
 
-    def __init__(self, backbone: nn.Module, sde, x_extra: int = 0, config: dict | None = None):
+    def __init__(self, backbone: nn.Module, sde, x_extra: int = 0, config: dict | None = None,
+                 precond: str = "none", sigma_data: float = 0.1):
         super().__init__()
+        if precond not in PRECONDS:
+            raise InputError(f"ScoreModel: precond must be one of {PRECONDS}, got {precond!r}")
+        if not sigma_data > 0:
+            raise InputError(f"ScoreModel: sigma_data must be > 0, got {sigma_data}")
         self.backbone = backbone
         self.sde = sde
         self.x_extra = int(x_extra)
+        self.precond, self.sigma_data = precond, float(sigma_data)
         self.multiple = int(getattr(backbone, "multiple", 1))
         self.config = config or {}
 
     @classmethod
     def from_config(cls, model: str, model_conf: dict | None, sde) -> "ScoreModel":
-        """Build ``MODELS[model](**model_conf)`` (``x_extra`` is taken out of ``model_conf``
-        and sets the backbone's ``in_channels = 2 * (1 + x_extra)``)."""
+        """Build ``MODELS[model](**model_conf)``. ``x_extra`` (sets the backbone's
+        ``in_channels = 2 * (1 + x_extra)``), ``precond`` (default ``gaussian``) and
+        ``sigma_data`` (0.1) are taken out of ``model_conf`` for the wrapper."""
         from avse.nets import MODELS
         conf = dict(model_conf or {})
         x_extra = int(conf.pop("x_extra", 0) or 0)
+        precond = str(conf.pop("precond", "gaussian"))
+        sigma_data = float(conf.pop("sigma_data", 0.1))
         in_ch = 2 * (1 + x_extra)
         if conf.get("in_channels", in_ch) != in_ch:
             raise InputError(f"model_conf: in_channels={conf['in_channels']} contradicts "
@@ -78,10 +102,11 @@ class ScoreModel(nn.Module):
         conf["in_channels"] = in_ch
         backbone = MODELS.build(model, **conf)
         resolved = dict(getattr(backbone, "config", conf))
-        resolved["x_extra"] = x_extra
+        resolved.update(x_extra=x_extra, precond=precond, sigma_data=sigma_data)
         config = _plain({"model": model, "model_conf": resolved, "sde": describe_sde(sde),
                          "convention": CONVENTION})
-        return cls(backbone, sde, x_extra=x_extra, config=config)
+        return cls(backbone, sde, x_extra=x_extra, config=config, precond=precond,
+                   sigma_data=sigma_data)
 
     @classmethod
     def from_stored(cls, config: dict, sde) -> "ScoreModel":
@@ -138,7 +163,13 @@ class ScoreModel(nn.Module):
             cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None) -> torch.Tensor:
         """Backbone output as complex ``(B, F, T)``: the estimate of ``-z``."""
         B, _, T = x.shape
-        inp = self._to_real(x, x_extra)
+        tt = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1)
+        if self.precond == "gaussian":
+            mu, sigma = (v.to(x.real.dtype).reshape(-1, 1, 1) for v in self.sde.marginal(tt))
+            v = mu ** 2 * self.sigma_data ** 2 + sigma ** 2
+            inp = self._to_real(x / v.sqrt(), x_extra)
+        else:
+            inp = self._to_real(x, x_extra)
         param = next(self.backbone.parameters(), None)
         if param is not None and inp.dtype != param.dtype:
             inp = inp.to(param.dtype)
@@ -149,7 +180,10 @@ class ScoreModel(nn.Module):
             inp = nn.functional.pad(inp, (0, extra))
         kw = {} if cond is None else {"cond": cond, "cond_mask": cond_mask}
         out = self.backbone(inp, t, **kw)[..., :T].float()
-        return torch.complex(out[:, 0], out[:, 1])
+        o = torch.complex(out[:, 0], out[:, 1])
+        if self.precond == "gaussian":
+            o = -(sigma / v) * x + (mu * self.sigma_data / v.sqrt()) * o
+        return o
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float, cond: torch.Tensor | None = None,
                 cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None) -> torch.Tensor:

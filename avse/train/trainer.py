@@ -151,8 +151,17 @@ class Trainer:
         return torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16, enabled=self.amp)
 
     def lr_at(self, step: int) -> float:
+        """Learning rate of step ``step`` (0-based): linear warm-up over ``warmup_steps``,
+        then ``constant`` or ``cosine`` decay to ``min_lr_ratio * lr`` at ``max_steps``."""
         w = int(self.cfg.get("warmup_steps") or 0)
-        return self.base_lr * min(1.0, (step + 1) / w) if w > 0 else self.base_lr
+        if w > 0 and step < w:
+            return self.base_lr * (step + 1) / w
+        if self.cfg.get("lr_schedule", "constant") == "cosine":
+            span = max(1, int(self.cfg["max_steps"]) - w)
+            frac = min(1.0, (step - w) / span)
+            floor = float(self.cfg.get("min_lr_ratio") or 0.0)
+            return self.base_lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
+        return self.base_lr
 
     def train_step(self, x0: torch.Tensor) -> tuple[float, float]:
         """One optimiser step on the batch ``x0`` (B, F, T); returns (loss, grad norm)."""

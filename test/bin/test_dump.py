@@ -7,7 +7,6 @@ import pytest
 from avse.bin.dump import main
 from avse.data.datadir import DataDir
 from avse.io.scp import read_table
-from testutils import speechlike
 
 
 def _video(path, n_frames, size=88):

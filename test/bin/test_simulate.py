@@ -81,6 +81,7 @@ def _same_outputs(a, b):
 
 CASES = {
     "anechoic": [],
+    "cycle": ["--snr_mode", "cycle"],
     "room_2spk_random": ["--room", yaml.safe_dump(ROOM, default_flow_style=True).strip(), "--n_speakers", "2",
                          "--sirs", "[0, 5]", "--snr_mode", "random"],
 }
@@ -111,6 +112,11 @@ def test_one_job_equals_two_jobs(dirs, tmp_path, case):
             n, _ = sf.read(out.table("noise1.scp")[k])
             assert abs(10 * np.log10(np.sum(s ** 2) / np.sum(n ** 2)) - snr[k]) < 0.1
             assert float(out.table("utt2gain")[k]) <= 1.0
+    elif case == "cycle":  # one SNR per utterance, the two SNRs in turn
+        src = sorted(read_list(os.path.join(dirs[0], "wav.scp")))
+        assert len(out.keys) == len(src) == 4
+        assert sorted(snr[k] for k in out.keys) == [-5.0, -5.0, 5.0, 5.0]
+        assert sorted(k[:-7] for k in out.keys) == src
     else:
         assert out.keys == sorted(read_list(os.path.join(dirs[0], "wav.scp")))
         assert all(-5 <= v <= 5 for v in snr.values())

@@ -128,8 +128,9 @@ def test_deterministic_for_a_generator():
     assert torch.equal(run(5), run(5)) and not torch.equal(run(5), run(6))
 
 
-def test_corrector_snr_is_gradient_to_noise_ratio():
-    """eps = 2 (r sigma)^2: with |s| ~ |z| / sigma the step/noise norm ratio is r."""
+def test_corrector_step_size_is_r_sigma_squared():
+    """eps = (r sigma)^2 (SGMSE+/UDiffSE): with |s| ~ |z| / sigma the step/noise norm
+    ratio is r / sqrt(2)."""
     sde = OUVE()
     g = torch.Generator().manual_seed(3)
     sigma = 0.2
@@ -138,7 +139,7 @@ def test_corrector_snr_is_gradient_to_noise_ratio():
         s = PCSampler(sde, snr=r)
         _, step, noise = s.corrector_step(lambda x, t: -x / sigma ** 2, x, torch.zeros(1), sigma,
                                           g, return_parts=True)
-        assert float(step.norm() / noise.norm()) == pytest.approx(r, rel=0.03)
+        assert float(step.norm() / noise.norm()) == pytest.approx(r / 2 ** 0.5, rel=0.03)
 
 
 def test_last_step_adds_no_noise():

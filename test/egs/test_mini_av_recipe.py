@@ -1,7 +1,11 @@
-"""The mini_av recipe, run as a user runs it: stages 1-3 and 6 at the tiny size."""
+"""The mini_av recipe, run as a user runs it, at the tiny size: stages 1-3 and 6 (data and
+noisy-input scores), then 4-6 with a briefly trained prior and shortened samplers."""
+import json
 import os
 import subprocess
 import sys
+
+import numpy as np
 
 import pytest
 
@@ -51,7 +55,7 @@ def test_stages_1_to_3_make_valid_dirs(recipe):
     assert not (spk["train"] & spk["test"]) and not (spk["train"] & spk["valid"]) and not (spk["valid"] & spk["test"])
     assert len(spk["train"] | spk["valid"] | spk["test"]) >= 12
     assert len(_lines(f"{d}/data/train/video.scp")) == len(_lines(f"{d}/data/train/wav.scp"))
-    # every noisy test utterance at every SNR, with lips in the dump
+    # the three SNRs in turn over the test utterances, with lips in the dump
     snrs = {l.split()[1] for l in _lines(f"{d}/data/test_noisy/utt2snr")}
     assert snrs == {"-5", "0", "5"}
     assert len(_lines(f"{d}/dump/raw/test_noisy/lip.scp")) == len(_lines(f"{d}/data/test_noisy/wav.scp"))
@@ -71,7 +75,6 @@ def test_stage_6_writes_results_with_noisy_rows(recipe):
     text = open(f"{d}/RESULTS.md").read()
     assert "test_noisy" in text and "test_reverb" in text and "noisy" in text
     summary = f"{d}/exp/noisy/test_noisy/score/summary.json"
-    import json
     s = json.load(open(summary))
     assert -10 < s["si_sdr"] < 10 and 1.0 <= s["pesq_wb"] <= 4.7
 
@@ -85,3 +88,35 @@ def test_stage_before_inputs_fails_clearly(recipe, tmp_path):
     assert r.returncode != 0 and "train the prior first" in r.stderr
     r = run(d, ["--stage", "1", "--bogus_option", "1"], env, check=False)
     assert r.returncode != 0 and "bogus" in r.stderr
+
+
+def _per_utt(path):
+    return {k: float(v) for k, v in (line.split() for line in _lines(path))}
+
+
+def test_stages_4_to_6_train_enhance_and_score(recipe):
+    """A ~1-minute prior and shortened samplers (the default configs take about 15 minutes
+    at the default size): the wiring of stages 4-6, and UDiffSE improving SI-SDR."""
+    d, env = recipe
+    train = "--max_steps 150 --ckpt_interval 75 --valid_interval 75 --log_interval 25"
+    infer = "--method_conf.n_steps 8 --method_conf.n_samples 2"  # applies to both configs
+    run(d, ["--stage", "4", "--stop_stage", "6", "--train_args", train, "--inference_args", infer], env)
+    prior = f"{d}/exp/train"
+    for f in ("model.pt", "config.yaml", "train_log.csv", "loss.png"):
+        assert os.path.isfile(f"{prior}/{f}"), f
+    text = open(f"{d}/RESULTS.md").read()
+    assert "enhance_udiffse" in text and "enhance_udiffse_plus" in text and "RTF" in text
+    snr = _per_utt(f"{d}/dump/raw/test_noisy/utt2snr")
+    noisy = _per_utt(f"{d}/exp/noisy/test_noisy/score/si_sdr")
+    timing = {}
+    for tag, nfe in (("enhance_udiffse", 5 * 8 * 2), ("enhance_udiffse_plus", 8 * 2)):
+        out = f"{prior}/{tag}/test_noisy"
+        timing[tag] = json.load(open(f"{out}/timing.json"))
+        assert timing[tag]["nfe"] == nfe and timing[tag]["rtf"] > 0
+        assert set(_per_utt(f"{out}/score/si_sdr")) == set(noisy)
+    enh = _per_utt(f"{prior}/enhance_udiffse/test_noisy/score/si_sdr")
+    at0 = [k for k in noisy if snr[k] == 0]
+    assert at0 and np.mean([enh[k] - noisy[k] for k in at0]) > 0, (enh, noisy)
+    # a re-run finds everything done
+    r = run(d, ["--stage", "5", "--stop_stage", "5", "--inference_args", infer], env)
+    assert r.stderr.count("is complete") >= 2

@@ -90,6 +90,17 @@ def test_run_pl_failures_name_the_failed_logs(tmp_path, env):
     assert r.returncode == 1 and "1 / 4 failed, log is in exp/log/g.2.log" in r.stderr
 
 
+@pytest.mark.parametrize("tool", ["run.pl", "queue.pl", "slurm.pl"])
+def test_jobs_get_num_threads_as_omp_num_threads(tmp_path, env, tool):
+    cmd = "echo $OMP_NUM_THREADS $MKL_NUM_THREADS"
+    r = run(tool, ["JOB=1:2", "log/t.JOB.log", "sh", "-c", cmd], {**env, "OMP_NUM_THREADS": "7"}, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "\n1 1\n" in (tmp_path / "log/t.2.log").read_text()
+    r = run(tool, ["--num-threads", "3", "log/u.log", "sh", "-c", cmd], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "\n3 3\n" in (tmp_path / "log/u.log").read_text()
+
+
 def test_run_pl_other_variable_name_and_offset_range(tmp_path, env):
     r = run("run.pl", ["SPLIT=2:3", "log/s.SPLIT.log", "echo", "SPLIT", "JOB"], env, tmp_path)
     assert r.returncode == 0, r.stderr

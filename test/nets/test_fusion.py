@@ -53,7 +53,7 @@ def test_network_output_ignores_masked_frames_but_not_present_ones():
     with torch.no_grad():
         for p in m.fusions.parameters():
             p.normal_(0, 0.5)  # a "trained" fusion
-    x, t = torch.randn(1, 2, 256, 16), torch.rand(1)
+    x, t = torch.randn(1, 2, 256, 32), torch.rand(1)
     cond = torch.randn(1, 4, 4)  # 4 video frames = 20 STFT frames
     mask = torch.tensor([[True, False, True, True]])
     changed = cond.clone()
@@ -70,7 +70,7 @@ def test_network_output_ignores_masked_frames_but_not_present_ones():
 def test_untrained_conditional_network_equals_unconditional():
     torch.manual_seed(0)
     m = NCSNpp("tiny", nf=8, cond_dim=4).eval()
-    x, t = torch.randn(1, 2, 256, 8), torch.rand(1)
+    x, t = torch.randn(1, 2, 256, 32), torch.rand(1)
     with torch.no_grad():
         torch.testing.assert_close(m(x, t, cond=torch.randn(1, 3, 4)), m(x, t))
     with pytest.raises(Exception, match="cond must be"):

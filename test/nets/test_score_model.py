@@ -84,3 +84,31 @@ def test_tweedie_estimate(model):
         torch.testing.assert_close(s, model(x, t))
     mu, sigma = OUVE().marginal(t)
     torch.testing.assert_close(x0, (x + sigma[:, None, None] ** 2 * s) / mu[:, None, None])
+
+
+def test_gaussian_precond_is_exact_for_gaussian_data_when_the_residual_is_zero():
+    """With a zero backbone output, the score is that of CN(0, sigma_d^2) data."""
+    sde = OUVE()
+    m = ScoreModel.from_config("ncsnpp", {**CONF, "sigma_data": 0.2}, sde).eval()
+    assert m.config["model_conf"]["precond"] == "gaussian"
+    for p in m.backbone.parameters():
+        torch.nn.init.zeros_(p)
+    x = torch.randn(2, 256, 8, dtype=torch.complex64)
+    t = torch.tensor([0.1, 0.9])
+    mu, sigma = sde.marginal(t)
+    expected = -x / (mu ** 2 * 0.04 + sigma ** 2)[:, None, None]
+    with torch.no_grad():
+        torch.testing.assert_close(m(x, t), expected, rtol=1e-5, atol=1e-5)
+    plain = ScoreModel.from_config("ncsnpp", {**CONF, "precond": "none"}, sde)
+    for p in plain.backbone.parameters():
+        torch.nn.init.zeros_(p)
+    with torch.no_grad():
+        assert plain(x, t).abs().max() == 0
+    with pytest.raises(InputError, match="precond"):
+        ScoreModel.from_config("ncsnpp", {**CONF, "precond": "edm"}, sde)
+
+
+def test_checkpoint_with_other_precond_is_rejected(model):
+    other = ScoreModel.from_config("ncsnpp", {**CONF, "precond": "none"}, OUVE())
+    with pytest.raises(InputError, match="precond"):
+        model.check_compatible(other.config)

@@ -1,6 +1,5 @@
 """avse.train.dataset: crop shapes, determinism in (seed, step), short/empty data."""
 import logging
-import os
 
 import numpy as np
 import pytest

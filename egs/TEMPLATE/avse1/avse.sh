@@ -46,6 +46,7 @@ inference_config=    # one or more YAMLs of avse.bin.enhance (space separated)
 inference_tag=       # with a single config: its tag (default: the config's name)
 inference_args=      # extra flags for avse.bin.enhance
 inference_model=model.pt
+inference_sets=      # test sets to enhance in stage 5 (default: all --test_sets; stage 6 scores all)
 scoring_metrics="si_sdr pesq_wb pesq_nb pesq_nb_raw estoi"
 
 help_message=$(cat <<EOF2
@@ -58,6 +59,7 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --train_set/--valid_set/--test_sets
   --dumpdir/--expdir DIR
   --train_config/--inference_config YAML, --inference_tag, --prior_tag
+  --inference_sets "<names>" test sets to enhance (default: --test_sets)
   --train_args/--inference_args "flags"   extra flags (every YAML key is a flag)
   --skip_train bool         reuse an existing model
   --lip_backend NAME|null   lip extraction for video.scp
@@ -120,7 +122,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! "${skip_train}"; then
     launcher=(python)
     [ "${ngpu}" -gt 1 ] && launcher=(torchrun --standalone --nproc_per_node "${ngpu}")
     mkdir -p "${prior_dir}"
-    ${cuda_cmd} --gpu "${ngpu}" "${prior_dir}/train.log" \
+    ${cuda_cmd} --gpu "${ngpu}" --num-threads "${nj}" "${prior_dir}/train.log" \
         "${launcher[@]}" -m avse.bin.train --config "${train_config}" \
             --train_dir "${dumpdir}/raw/${train_set}" \
             ${valid_set:+--valid_dir "${dumpdir}/raw/${valid_set}"} \
@@ -144,7 +146,7 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
     i=0
     for c in ${inference_config}; do
         tag=${tags[$i]}; i=$((i + 1))
-        for dset in ${test_sets}; do
+        for dset in ${inference_sets:-${test_sets}}; do
             data=${dumpdir}/raw/${dset}
             need "${data}/wav.scp" "run stage 3 first"
             out=${prior_dir}/${tag}/${dset}

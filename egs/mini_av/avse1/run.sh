@@ -8,6 +8,7 @@ set -euo pipefail
 train_set=train
 valid_set=valid
 test_sets="test_noisy test_reverb"
+inference_sets=test_noisy   # test_reverb: noisy-input rows only (dereverberation: issue C)
 train_config=conf/train.yaml
 inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml"
 
@@ -15,6 +16,7 @@ inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml"
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \
+    --inference_sets "${inference_sets}" \
     --train_config "${train_config}" \
     --inference_config "${inference_config}" \
     --lip_backend none \
