@@ -1,14 +1,17 @@
 """Stage 3: audio at the working rate and lip arrays, into a dump dir.
 
     python -m avse.bin.dump --data_dir data/X --out_dir dump/raw/X --fs 16000 \\
-        [--lip_backend none] [--key_file K --job J] [--merge true]
+        [--lip_backend none|haar|box] [--lip_conf "{...}"] [--key_file K --job J] [--merge true]
 
 Every audio table (``wav.scp``, ``spk*.scp``, ``reverb*.scp``, ``noise*.scp``,
 ``dereverb*.scp``) is read and validated; files already at ``--fs`` are referenced
 in place, others are resampled into ``out_dir/<table>/``. Other per-utterance tables
 are copied. With ``video.scp`` and a lip backend, the mouth crops are written as
 ``(T, 88, 88)`` uint8 ``.npy`` (``lip.scp``) with per-frame confidences
-``(T,)`` float32 (``lip_conf.scp``).
+``(T,)`` float32 (``lip_conf.scp``), by :func:`avse.lips.extract.extract_lips`; the
+backend is ``--lip_backend`` with options ``--lip_conf`` (``none``, ``haar``, ``box``),
+and a per-utterance face centre from ``utt2face`` (``<x> <y>`` in [0, 1]) is passed
+to it as ``face_xy``.
 
 Audio/video duration rule: the lips must have ``T = ceil(n_samples * 25 / fs)``
 frames (``avse.corpus.types.n_video_frames``). A difference of at most one frame is
@@ -22,8 +25,6 @@ import logging
 import os
 import sys
 
-import numpy as np
-
 from avse.utils.cli import run_main
 from avse.corpus.types import n_video_frames
 from avse.data.datadir import AUDIO_TABLE, DataDir
@@ -33,8 +34,9 @@ from avse.io.audio import audio_info, load_audio, save_audio
 from avse.io.scp import read_table, write_table
 from avse.lips import LIP_BACKENDS, LIP_FPS
 from avse.lips.backends import fit_to_audio
+from avse.lips.extract import FACE_TABLE, extract_lips, lip_name, parse_face_xy, save_lips
 from avse.utils.config import add_job_args, save_config, str2bool, to_dict, yaml_value
-from avse.utils.fileio import atomic_path, is_done
+from avse.utils.fileio import is_done
 
 log = logging.getLogger("avse.dump")
 
@@ -87,11 +89,10 @@ class Dumper:
         return out, len(x)
 
     def lip(self, key: str, n_samples: int) -> dict:
-        from avse.io.video import read_video
-
         a = self.args
-        frames, fps = read_video(self.tables["video.scp"][key], gray=True, utt=key)
-        lips, conf = LIP_BACKENDS.build(a.lip_backend, frames, fps, **(a.lip_conf or {}))
+        video = self.tables["video.scp"][key]
+        face_xy = parse_face_xy(self.tables[FACE_TABLE][key], key) if FACE_TABLE in self.tables else None
+        lips, conf = extract_lips(video, a.lip_backend, a.lip_conf, utt=key, face_xy=face_xy)
         target = n_video_frames(n_samples, a.fs, LIP_FPS)
         diff_s = (len(lips) - target) / LIP_FPS
         rows = {}
@@ -101,14 +102,8 @@ class Dumper:
                                     f"differ by more than {a.max_av_mismatch} s")
             rows["_av_mismatch"] = f"{n_samples / a.fs:.3f} {len(lips) / LIP_FPS:.3f} {diff_s:+.3f}"
         lips, conf = fit_to_audio(lips, conf, target)
-        stem = os.path.splitext(os.path.basename(self.tables["video.scp"][key]))[0]
         # a video shared by several mixtures (one per SNR) is stored once per length
-        lip_path = os.path.join(a.out_dir, "lip", f"{stem}_{target}.npy")
-        conf_path = os.path.join(a.out_dir, "lip_conf", f"{stem}_{target}.npy")
-        for path, arr in ((conf_path, conf), (lip_path, lips)):
-            if not os.path.isfile(path):
-                with atomic_path(path) as tmp:
-                    np.save(tmp, arr)
+        lip_path, conf_path = save_lips(a.out_dir, lip_name(video, target, face_xy), lips, conf)
         rows.update({"lip.scp": lip_path, "lip_conf.scp": conf_path})
         return rows
 

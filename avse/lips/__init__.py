@@ -1,2 +1,8 @@
-"""Lip (mouth-region) extraction: backends that turn a video into 88x88 crops."""
+"""Lip (mouth-region) extraction: backends that turn a video into 88x88 crops.
+
+Backends (``lip_backend`` in YAML, options in ``lip_conf``): ``none`` (the video is
+already a mouth crop), ``haar`` (face detection, :mod:`avse.lips.haar`) and ``box``
+(a given box, tracked; :mod:`avse.lips.track`).
+"""
 from avse.lips.backends import LIP_BACKENDS, LIP_FPS, LIP_SIZE, resample_frames  # noqa: F401
+from avse.lips import haar, track  # noqa: F401,E402  (register the backends)

@@ -4,7 +4,10 @@ Every backend is ``backend(frames, fps, **info) -> (lips, conf)`` with ``frames`
 ``(T, H, W)`` uint8 greyscale at ``fps``, ``lips`` ``(T', 88, 88)`` uint8 at 25 fps
 and ``conf`` ``(T',)`` float32 in [0, 1], the per-frame confidence that the crop
 shows the mouth. Backends register in :data:`LIP_BACKENDS`; ``none`` is for input
-that is already a mouth crop (mini_av, pre-cropped TCD-TIMIT releases).
+that is already a mouth crop (mini_av, pre-cropped TCD-TIMIT releases); ``haar``
+(:mod:`avse.lips.haar`) and ``box`` (:mod:`avse.lips.track`) crop full-face video.
+``info`` is the backend's configuration (``lip_conf``) plus ``face_xy`` when the data
+dir has ``utt2face``; an unknown key is an error.
 """
 import numpy as np
 
@@ -30,8 +33,9 @@ def resample_frames(frames: np.ndarray, fps: float, target_fps: float = LIP_FPS)
 
 
 @LIP_BACKENDS.register("none")
-def no_crop(frames: np.ndarray, fps: float, size: int = LIP_SIZE, **_) -> tuple[np.ndarray, np.ndarray]:
-    """The video is already a mouth crop: check its size, resample to 25 fps."""
+def no_crop(frames: np.ndarray, fps: float, size: int = LIP_SIZE, face_xy=None) -> tuple[np.ndarray, np.ndarray]:
+    """The video is already a mouth crop: check its size, resample to 25 fps
+    (``face_xy``, from ``utt2face``, does not apply and is ignored)."""
     if frames.ndim != 3:
         raise InputError(f"expected greyscale frames (T, H, W), got shape {frames.shape}")
     if frames.shape[1:] != (size, size):
