@@ -1,0 +1,107 @@
+"""A noise data dir of the toolkit's procedural noises (``avse.corpus.noise``), for
+recipes whose corpus has no noise of its own::
+
+    python -m avse.bin.make_noise --out_dir data/noise_test --wav_dir C/noise \\
+        [--noise_types '[white, pink, traffic]'] [--per_type 2] [--seconds 20] [--seed 1]
+
+Writes ``--per_type`` recordings of ``--seconds`` s per type to ``wav_dir/<type>_<i>.wav``
+(16-bit, unit-RMS scaled to ``--rms``, peak at most 0.99) and the data dir
+``wav.scp utt2noise utt2spk spk2utt utt2dur noise_desc``. Each recording is drawn
+from its own stream ``utt_rng(seed, "noise", key)``: the same on every machine.
+Babble-like types (``babble``, ``cafe``) need speech of held-apart talkers:
+``--speech_dir`` (a data dir whose ``wav.scp`` at ``--fs`` supplies them). The work
+is resumable: a re-run skips finished recordings and a finished dir.
+"""
+import argparse
+import logging
+import os
+import sys
+
+import numpy as np
+
+from avse.corpus.noise import NOISE_DESCRIPTIONS, NOISES, make_noise
+from avse.data.datadir import DataDir
+from avse.data.uttjobs import check_config, merge_jobs, run_job
+from avse.errors import InputError
+from avse.io.audio import load_audio, rms, save_audio
+from avse.utils.cli import run_main
+from avse.utils.config import none_or, str2bool, to_dict, yaml_value
+from avse.utils.fileio import is_done
+from avse.utils.seeding import utt_rng
+
+log = logging.getLogger("avse.make_noise")
+BABBLE_LIKE = ("babble", "cafe")
+DEFAULT_TYPES = ["white", "pink", "fan", "traffic", "engine", "music", "wind", "rain"]
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out_dir", required=True, help="noise data dir")
+    p.add_argument("--wav_dir", required=True, help="where the recordings go")
+    p.add_argument("--noise_types", type=yaml_value, default=DEFAULT_TYPES, help="YAML list of noise types")
+    p.add_argument("--per_type", type=int, default=2, help="recordings per type")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of each recording (s)")
+    p.add_argument("--rms", type=float, default=0.1, help="RMS of each recording")
+    p.add_argument("--fs", type=int, default=16000)
+    p.add_argument("--speech_dir", type=none_or(str), default=None,
+                   help="data dir of held-apart speech for babble-like types")
+    p.add_argument("--max_speech", type=int, default=40, help="utterances read from --speech_dir")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--progress", type=str2bool, default=True)
+    p.add_argument("--verbose", type=int, default=1)
+    return p
+
+
+def _types(v) -> list:
+    if isinstance(v, str):
+        v = [s for s in v.replace(",", " ").split() if s]
+    if not isinstance(v, (list, tuple)) or not v:
+        raise InputError(f"--noise_types must be a non-empty list, got {v!r}")
+    known = NOISES.names()
+    bad = [t for t in v if t not in known]
+    if bad:
+        raise InputError(f"unknown noise type(s) {bad}; known: {known}")
+    return sorted(set(v))
+
+
+def run(args) -> None:
+    if is_done(args.out_dir):
+        log.info("%s is complete; nothing to do", args.out_dir)
+        return
+    types = _types(args.noise_types)
+    if args.per_type < 1 or args.seconds <= 0:
+        raise InputError("--per_type must be >= 1 and --seconds > 0")
+    pool = None
+    if any(t in BABBLE_LIKE for t in types):
+        if not args.speech_dir:
+            raise InputError(f"noise types {[t for t in types if t in BABBLE_LIKE]} need --speech_dir "
+                             "(speech of talkers held apart from the test speakers)")
+        wav = DataDir(args.speech_dir).table("wav.scp")
+        pool = [load_audio(wav[k], args.fs, utt=k)[0] for k in list(wav)[:args.max_speech]]
+    check_config(args.out_dir, {k: v for k, v in to_dict(args).items() if k not in ("progress", "verbose")})
+    wav_dir = os.path.abspath(args.wav_dir)
+    keys = [f"{t}_{i + 1}" for t in types for i in range(args.per_type)]
+
+    def one(key: str) -> dict:
+        t = key.rsplit("_", 1)[0]
+        resources = {"speech_pool": pool, "speech_fs": args.fs} if t in BABBLE_LIKE else {}
+        x = make_noise(t, args.seconds, args.fs, utt_rng(args.seed, "noise", key), **resources)
+        x = x * (args.rms / max(rms(x), 1e-8))
+        peak = float(np.max(np.abs(x)))
+        if peak > 0.99:
+            x = x * (0.99 / peak)
+        path = os.path.join(wav_dir, f"{key}.wav")
+        save_audio(path, x, args.fs)
+        return {"wav.scp": path, "utt2noise": t, "utt2spk": t, "utt2dur": f"{len(x) / args.fs:.4f}"}
+
+    run_job(keys, one, args.out_dir, progress=args.progress, desc="noise")
+    merge_jobs(args.out_dir, extra={"noise_desc": {t: NOISE_DESCRIPTIONS[t] for t in types}})
+    log.info("%s: %d noise recordings of %d types", args.out_dir, len(keys), len(types))
+
+
+def main(argv=None) -> int:
+    return run_main(get_parser(), run, argv, log)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

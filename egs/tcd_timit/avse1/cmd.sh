@@ -1,0 +1,1 @@
+../../TEMPLATE/avse1/cmd.sh
