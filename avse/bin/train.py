@@ -15,6 +15,15 @@ train_loss, valid_loss, lr, grad_norm, seconds), ``loss.png``, ``checkpoints/``
 ``max_steps`` is reached, ``model.pt`` (EMA weights + architecture/SDE/front-end
 config: what ``avse.bin.enhance`` loads). ``--resume true`` continues from the last
 checkpoint and reaches the same weights as an uninterrupted run.
+
+Audio-visual prior (AV-UDiffSE, Ayilo et al., ICASSP 2025): ``--lip_encoder resnet_tcn``
+(``--lip_encoder_conf``) reads ``lip.scp`` next to ``wav.scp`` (crops aligned in time,
+visual corruption from ``--visual_aug``), optionally starting from a synchrony-
+pretrained encoder (``--lip_encoder_init exp/lip_encoder/lip_encoder.pt``, from
+``avse.bin.train_lip_encoder``), frozen with ``--freeze_lip_encoder true``. The fusion
+is ``--model_conf.fusion concat|xattn|gated_xattn``; the per-frame lip reliability of
+``gated_xattn`` comes from ``--lip_rel_source conf|rel|none`` (lip_conf.scp,
+lip_rel.scp, or 1).
 """
 import argparse
 import logging
@@ -43,6 +52,19 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--sde", default="ouve", help="forward SDE (registry name)")
     g.add_argument("--sde_conf", type=yaml_value, default={}, help="SDE options")
     g.add_argument("--frontend_conf", type=yaml_value, default={}, help="SpectralFrontEnd options")
+    g = p.add_argument_group("audio-visual conditioning")
+    g.add_argument("--lip_encoder", type=none_or(str), default=None,
+                   help="lip encoder (registry name, e.g. resnet_tcn); null: audio-only prior")
+    g.add_argument("--lip_encoder_conf", type=yaml_value, default={}, help="lip encoder options")
+    g.add_argument("--lip_encoder_init", type=none_or(str), default=None,
+                   help="lip_encoder.pt from avse.bin.train_lip_encoder (null: from scratch)")
+    g.add_argument("--freeze_lip_encoder", type=str2bool, default=False, help="keep the lip encoder fixed")
+    g.add_argument("--lip_rel_source", default="conf", choices=["conf", "rel", "none"],
+                   help="per-frame lip reliability: lip_conf.scp, lip_rel.scp or none (1)")
+    g.add_argument("--visual_aug", type=yaml_value,
+                   default={"p_drop_utt": 0.2, "p_drop_frames": 0.3, "max_drop_rate": 0.6, "max_burst": 5,
+                            "p_occlude": 0.2, "p_occlude_flag": 0.5},
+                   help="random visual corruption of training crops (VisualAugment options; null: none)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--batch_size", type=int, default=4, help="crops per step and process")
     g.add_argument("--max_steps", type=int, default=100000)
@@ -80,9 +102,11 @@ def check_args(args) -> None:
             raise InputError(f"--{k} must be >= 1, got {getattr(args, k)}")
     if args.num_workers < 0:
         raise InputError(f"--num_workers must be >= 0, got {args.num_workers}")
-    for k in ("model_conf", "sde_conf", "frontend_conf", "optim_conf"):
+    for k in ("model_conf", "sde_conf", "frontend_conf", "optim_conf", "lip_encoder_conf"):
         if not isinstance(getattr(args, k) or {}, dict):
             raise InputError(f"--{k} must be a mapping, got {getattr(args, k)!r}")
+    if not args.lip_encoder and (args.lip_encoder_init or args.freeze_lip_encoder):
+        raise InputError("--lip_encoder_init / --freeze_lip_encoder need --lip_encoder (an audio-visual prior)")
 
 
 def run(args) -> None:

@@ -4,10 +4,13 @@ Every fusion module is built as ``FUSIONS.build(name, channels=C, cond_dim=D,
 time_stride=s, n_freq=F_l, **fusion_conf)`` (unknown keyword arguments are accepted
 and ignored, so the network can pass the same context to every kind) and called as
 
-    fusion(h: (B, C, F, T), cond: (B, Tc, D), cond_mask: (B, Tc) bool | None) -> (B, C, F, T)
+    fusion(h: (B, C, F, T), cond: (B, Tc, D), cond_mask: (B, Tc) bool | None,
+           cond_rel: (B, Tc) float in [0, 1] | None) -> (B, C, F, T)
 
 returning ``h + delta``: the residual addition happens inside the module, and a module
 at initialisation returns ``h`` unchanged (zero-initialised output projection).
+``cond_rel`` is a per-video-frame lip-reliability score; only the gated modules use it.
+Kinds: ``concat`` (here), ``xattn`` and ``gated_xattn`` (:mod:`avse.nets.fusion_xattn`).
 
 Time alignment: video runs at ``cond_fps`` (25) frames/s, the STFT at ``spec_fps``
 (16000 / 128 = 125) frames/s, and a U-Net level whose time axis was down-sampled
@@ -80,8 +83,8 @@ class ConcatFusion(nn.Module):
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
-    def forward(self, h: torch.Tensor, cond: torch.Tensor,
-                cond_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, cond: torch.Tensor, cond_mask: torch.Tensor | None = None,
+                cond_rel: torch.Tensor | None = None) -> torch.Tensor:
         feat, present = align_cond(cond.to(h.dtype), cond_mask, h.shape[-1], self.cond_fps,
                                    self.spec_fps, self.time_stride)
         delta = self.proj(torch.cat([feat, present[..., None]], dim=-1))  # (B, T, C)

@@ -22,7 +22,8 @@ The U-Net then runs on ``pf * pt`` times fewer positions, which is what makes th
 
 Optional conditioning (``cond_dim`` set): fusion modules from
 :data:`avse.nets.fusion.FUSIONS` after the first conv, after every down-sampling, at
-the bottleneck and at every decoder level; ``cond (B, Tc, D)``, ``cond_mask (B, Tc)``.
+the bottleneck and at every decoder level; ``cond (B, Tc, D)``, ``cond_mask (B, Tc)``,
+``cond_rel (B, Tc)`` (lip reliability, for ``gated_xattn``).
 With ``cond_dim`` None/0 no fusion module exists (no parameters, no compute).
 """
 import copy
@@ -164,8 +165,9 @@ class NCSNpp(nn.Module):
         self.fusions = nn.ModuleList(fusions) if fusions is not None else None
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
-                cond_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``x (B, in_channels, F, T)``, ``t (B,)`` -> ``(B, out_channels, F, T)``."""
+                cond_mask: torch.Tensor | None = None, cond_rel: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (B, in_channels, F, T)``, ``t (B,)`` -> ``(B, out_channels, F, T)``; optional
+        ``cond (B, Tc, D)``, ``cond_mask (B, Tc)`` bool, ``cond_rel (B, Tc)`` in [0, 1]."""
         B, C, Fq, T = x.shape
         if C != self.config["in_channels"]:
             raise InputError(f"ncsnpp: expected {self.config['in_channels']} input channels, got {C}")
@@ -184,7 +186,7 @@ class NCSNpp(nn.Module):
         fusions = iter(self.fusions) if (cond is not None) else None
 
         def fuse(h):
-            return next(fusions)(h, cond, cond_mask) if fusions is not None else h
+            return next(fusions)(h, cond, cond_mask, cond_rel) if fusions is not None else h
 
         temb = self.temb(t)
         x = self._to_patches(x)

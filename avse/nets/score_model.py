@@ -26,6 +26,14 @@ Complex ``(B, F, T)`` tensors become ``[re, im]`` channel pairs; optional extra 
 inputs ``x_extra (B, K, F, T)`` (for conditional SDEs) are appended as further pairs.
 The frame axis is zero-padded on the right to the backbone's multiple and cropped back.
 
+Audio-visual models (``model_conf.lip_encoder: resnet_tcn`` + ``lip_encoder_conf``) hold
+a lip encoder (:mod:`avse.nets.lip_encoder`) as ``cond_encoder``; the backbone's
+``cond_dim`` defaults to its embedding size. ``cond`` may then be raw lips
+``(B, Tc, 88, 88)`` (encoded inside ``forward``: what training does, so DDP sees the
+encoder) or embeddings ``(B, Tc, D)`` from :meth:`ScoreModel.encode_cond` (inference
+encodes once per utterance). ``cond_mask (B, Tc)`` bool marks present frames and
+``cond_rel (B, Tc)`` is the lip reliability in [0, 1] used by ``gated_xattn``.
+
 ``ScoreModel.config`` (plain dict) is what a checkpoint stores:
 ``{"model", "model_conf" (fully resolved, incl. "x_extra"), "sde", "convention"}``;
 ``ScoreModel.from_config(cfg["model"], cfg["model_conf"], sde)`` rebuilds it and
@@ -70,13 +78,14 @@ class ScoreModel(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module, sde, x_extra: int = 0, config: dict | None = None,
-                 precond: str = "none", sigma_data: float = 0.1):
+                 precond: str = "none", sigma_data: float = 0.1, cond_encoder: nn.Module | None = None):
         super().__init__()
         if precond not in PRECONDS:
             raise InputError(f"ScoreModel: precond must be one of {PRECONDS}, got {precond!r}")
         if not sigma_data > 0:
             raise InputError(f"ScoreModel: sigma_data must be > 0, got {sigma_data}")
         self.backbone = backbone
+        self.cond_encoder = cond_encoder
         self.sde = sde
         self.x_extra = int(x_extra)
         self.precond, self.sigma_data = precond, float(sigma_data)
@@ -93,6 +102,19 @@ class ScoreModel(nn.Module):
         x_extra = int(conf.pop("x_extra", 0) or 0)
         precond = str(conf.pop("precond", "gaussian"))
         sigma_data = float(conf.pop("sigma_data", 0.1))
+        lip_name = conf.pop("lip_encoder", None)
+        lip_conf = conf.pop("lip_encoder_conf", None) or {}
+        encoder = None
+        if lip_name:
+            from avse.nets.lip_encoder import build_lip_encoder
+            encoder = build_lip_encoder(str(lip_name), dict(lip_conf))
+            if not conf.get("cond_dim"):
+                conf["cond_dim"] = encoder.dim
+            elif int(conf["cond_dim"]) != encoder.dim:
+                raise InputError(f"model_conf: cond_dim={conf['cond_dim']} differs from the lip encoder's "
+                                 f"dim={encoder.dim}; leave cond_dim out to take the encoder's")
+        elif lip_conf:
+            raise InputError("model_conf: lip_encoder_conf given without lip_encoder")
         in_ch = 2 * (1 + x_extra)
         if conf.get("in_channels", in_ch) != in_ch:
             raise InputError(f"model_conf: in_channels={conf['in_channels']} contradicts "
@@ -103,10 +125,27 @@ class ScoreModel(nn.Module):
         backbone = MODELS.build(model, **conf)
         resolved = dict(getattr(backbone, "config", conf))
         resolved.update(x_extra=x_extra, precond=precond, sigma_data=sigma_data)
+        if encoder is not None:
+            resolved.update(lip_encoder=str(lip_name), lip_encoder_conf=dict(encoder.config))
         config = _plain({"model": model, "model_conf": resolved, "sde": describe_sde(sde),
                          "convention": CONVENTION})
         return cls(backbone, sde, x_extra=x_extra, config=config, precond=precond,
-                   sigma_data=sigma_data)
+                   sigma_data=sigma_data, cond_encoder=encoder)
+
+    @property
+    def audio_visual(self) -> bool:
+        """True when the model holds a lip encoder (it is conditioned on lip video)."""
+        return self.cond_encoder is not None
+
+    def encode_cond(self, lips: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Lip embeddings ``(B, Tc, D)`` of ``lips (B, Tc, H, W)`` (uint8 or float in
+        [0, 255]); a frozen encoder (no parameter requiring grad) runs without autograd."""
+        if self.cond_encoder is None:
+            raise InputError("ScoreModel: this model is audio-only (no lip encoder); it takes no lips")
+        if any(p.requires_grad for p in self.cond_encoder.parameters()):
+            return self.cond_encoder(lips, mask)
+        with torch.no_grad():
+            return self.cond_encoder(lips, mask)
 
     @classmethod
     def from_stored(cls, config: dict, sde) -> "ScoreModel":
@@ -160,9 +199,12 @@ class ScoreModel(nn.Module):
         return torch.stack([z.real, z.imag], dim=2).reshape(B, 2 * K, Fq, T)
 
     def raw(self, x: torch.Tensor, t: torch.Tensor | float, cond: torch.Tensor | None = None,
-            cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None) -> torch.Tensor:
+            cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None,
+            cond_rel: torch.Tensor | None = None) -> torch.Tensor:
         """Backbone output as complex ``(B, F, T)``: the estimate of ``-z``."""
         B, _, T = x.shape
+        if cond is not None and cond.dim() == 4:  # raw lips
+            cond = self.encode_cond(cond, cond_mask)
         tt = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1)
         if self.precond == "gaussian":
             mu, sigma = (v.to(x.real.dtype).reshape(-1, 1, 1) for v in self.sde.marginal(tt))
@@ -179,6 +221,8 @@ class ScoreModel(nn.Module):
         if extra:
             inp = nn.functional.pad(inp, (0, extra))
         kw = {} if cond is None else {"cond": cond, "cond_mask": cond_mask}
+        if cond is not None and cond_rel is not None:
+            kw["cond_rel"] = cond_rel
         out = self.backbone(inp, t, **kw)[..., :T].float()
         o = torch.complex(out[:, 0], out[:, 1])
         if self.precond == "gaussian":
@@ -186,20 +230,22 @@ class ScoreModel(nn.Module):
         return o
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float, cond: torch.Tensor | None = None,
-                cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None) -> torch.Tensor:
+                cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None,
+                cond_rel: torch.Tensor | None = None) -> torch.Tensor:
         """Score ``(B, F, T)`` complex64 = :meth:`raw` ``/ sigma_t``."""
-        o = self.raw(x, t, cond, cond_mask, x_extra)
+        o = self.raw(x, t, cond, cond_mask, x_extra, cond_rel)
         tt = torch.as_tensor(t, dtype=torch.float32, device=o.device).reshape(-1)
         sigma = self.sigma_fn(tt).to(o.real.dtype)
         return o / sigma.reshape(-1, 1, 1)
 
     def x0_estimate(self, x: torch.Tensor, t: torch.Tensor | float, cond: torch.Tensor | None = None,
-                    cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None):
+                    cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None,
+                    cond_rel: torch.Tensor | None = None):
         """Tweedie's posterior mean ``(x + sigma_t^2 * score) / mu_t`` and the score.
 
         Returns ``(x0_hat (B, F, T), score (B, F, T))`` complex; one network call.
         """
-        s = self.forward(x, t, cond, cond_mask, x_extra)
+        s = self.forward(x, t, cond, cond_mask, x_extra, cond_rel)
         tt = torch.as_tensor(t, dtype=torch.float32, device=s.device).reshape(-1)
         mu, sigma = self.sde.marginal(tt)
         mu, sigma = mu.to(s.real.dtype).reshape(-1, 1, 1), sigma.to(s.real.dtype).reshape(-1, 1, 1)

@@ -5,4 +5,7 @@
 exported ``model.pt``, :func:`~avse.train.checkpoint.load_model`),
 :mod:`avse.train.distributed` (device and DDP set-up), :mod:`avse.train.trainer`
 (the denoising score-matching loop). The command is :mod:`avse.bin.train`.
+Audio-visual priors: :mod:`avse.train.av_dataset` (crops with the lips of the same time),
+:mod:`avse.train.visual_aug` (visual corruption and test degradations),
+:mod:`avse.train.sync` (lip-encoder synchrony pretraining, :mod:`avse.bin.train_lip_encoder`).
 """

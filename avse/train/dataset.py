@@ -181,8 +181,12 @@ def make_loader(dataset: CropDataset, sampler: StepSampler, num_workers: int = 0
         persistent_workers=False, prefetch_factor=2 if num_workers > 0 else None)
 
 
-def fixed_crops(dataset: CropDataset, n: int, seed: int = 0) -> torch.Tensor:
+def fixed_crops(dataset: CropDataset, n: int, seed: int = 0):
     """``(min(n, len), F, crop_frames)`` crops of the first utterances at seeded offsets:
-    the same at every call, for a validation loss comparable across steps."""
-    items = [(i, stable_hash(seed, "valid", dataset.utts[i][0])) for i in range(min(n, len(dataset)))]
-    return torch.stack([dataset[it] for it in items])
+    the same at every call, for a validation loss comparable across steps. For a
+    dataset with tuple items (:class:`avse.train.av_dataset.AVCropDataset`) a tuple of
+    stacked fields."""
+    items = [dataset[(i, stable_hash(seed, "valid", dataset.utts[i][0]))] for i in range(min(n, len(dataset)))]
+    if isinstance(items[0], tuple):
+        return tuple(torch.stack(f) for f in zip(*items))
+    return torch.stack(items)

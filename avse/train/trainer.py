@@ -9,6 +9,15 @@ scores ``L = 1``). Adam, constant learning rate (optional linear warm-up), gradi
 clipping by global norm, EMA of the weights (:mod:`avse.train.ema`) used for the
 validation loss and the exported model, bf16 autocast on CUDA with ``use_amp``.
 
+Audio-visual prior (``lip_encoder`` set, e.g. ``resnet_tcn``): the crops come with the
+lip frames of the same time (:class:`avse.train.av_dataset.AVCropDataset`, randomly
+corrupted by :class:`avse.train.visual_aug.VisualAugment` from ``visual_aug``), the
+score model holds the lip encoder (``lip_encoder_conf``; initialised from a
+synchrony-pretrained ``lip_encoder_init`` file of :mod:`avse.bin.train_lip_encoder`,
+trained along or frozen with ``freeze_lip_encoder``), and the loss conditions the
+score on ``cond`` (lips), ``cond_mask`` and ``cond_rel`` (the per-frame reliability from
+``lip_rel_source``: lip_conf.scp, lip_rel.scp or none).
+
 Exact resume: ``t``, ``z`` and the global torch seed (dropout) of step ``s`` come from
 ``stable_hash(seed, ..., s, rank)``, the data of step ``s`` from
 :class:`avse.train.dataset.StepSampler`, and the checkpoint holds the model, EMA and
@@ -40,7 +49,8 @@ log = logging.getLogger("avse.train")
 LOG_FIELDS = ["step", "train_loss", "valid_loss", "lr", "grad_norm", "seconds"]
 # options that must not change when resuming (others, e.g. max_steps, may)
 RESUME_KEYS = ("model", "model_conf", "sde", "sde_conf", "frontend_conf", "fs", "crop_frames",
-               "batch_size", "optim", "optim_conf", "seed", "ema_decay", "ema_warmup")
+               "batch_size", "optim", "optim_conf", "seed", "ema_decay", "ema_warmup",
+               "lip_encoder", "lip_encoder_conf", "freeze_lip_encoder", "lip_rel_source")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
@@ -48,13 +58,21 @@ def build_model(cfg: Dict[str, Any], sde) -> torch.nn.Module:
     """The score model of ``cfg['model']`` / ``cfg['model_conf']`` for ``sde``."""
     from avse.nets.score_model import ScoreModel
 
-    return ScoreModel.from_config(cfg["model"], dict(cfg.get("model_conf") or {}), sde)
+    conf = dict(cfg.get("model_conf") or {})
+    if cfg.get("lip_encoder"):
+        for k in ("lip_encoder", "lip_encoder_conf"):
+            if k in conf:
+                raise InputError(f"give {k} at the top level of the training config, not in model_conf")
+        conf.update(lip_encoder=cfg["lip_encoder"], lip_encoder_conf=dict(cfg.get("lip_encoder_conf") or {}))
+    return ScoreModel.from_config(cfg["model"], conf, sde)
 
 
-def dsm_loss(model, sde, x0: torch.Tensor, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Denoising score-matching loss (scalar) of ``model`` on ``x0`` (B, F, T) complex."""
+def dsm_loss(model, sde, x0: torch.Tensor, t: torch.Tensor, z: torch.Tensor,
+             cond: Dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Denoising score-matching loss (scalar) of ``model`` on ``x0`` (B, F, T) complex;
+    ``cond``: keyword arguments of the model (``cond``, ``cond_mask``, ``cond_rel``)."""
     x_t, z, sigma = sde.perturb(x0, t, z)
-    score = model(x_t, t)
+    score = model(x_t, t, **cond) if cond else model(x_t, t)
     if score.dtype != torch.complex64 and score.is_complex():
         score = score.to(torch.complex64)
     err = sigma * score + z
@@ -81,19 +99,25 @@ class Trainer:
         fe_conf = dict(cfg.get("frontend_conf") or {})
         n_fft = int(fe_conf.get("n_fft", 510))
         utts = read_utterances(cfg["train_dir"], cfg["fs"], n_fft, "training")
-        self.train_set = CropDataset(utts, fe_conf, cfg["crop_frames"], cfg["fs"])
+        self.av = bool(cfg.get("lip_encoder"))
+        self.train_set = self._dataset(cfg["train_dir"], utts, fe_conf, train=True)
         self.frontend_conf = self.train_set.frontend.config()
-        self.valid = None
+        self.valid, self.valid_cond = None, None
         if cfg.get("valid_dir") and info.is_main:
             vutts = read_utterances(cfg["valid_dir"], cfg["fs"], n_fft, "validation")
-            vset = CropDataset(vutts, fe_conf, cfg["crop_frames"], cfg["fs"])
+            vset = self._dataset(cfg["valid_dir"], vutts, fe_conf, train=False)
             x0 = fixed_crops(vset, cfg["valid_utts"], cfg["seed"])
+            if self.av:
+                x0, *vc = x0
+                self.valid_cond = self._cond(vc)
             g = torch.Generator().manual_seed(stable_hash(cfg["seed"], "valid"))
             t = self.sde.t_eps + (self.sde.T - self.sde.t_eps) * torch.rand(len(x0), generator=g)
             z = torch.randn(x0.shape, dtype=torch.complex64, generator=g)
             self.valid = (x0.to(self.dev), t.to(self.dev), z.to(self.dev))
         torch.manual_seed(stable_hash(cfg["seed"], "init"))  # same initial weights on every rank
         self.model = build_model(cfg, self.sde).to(self.dev)
+        if self.av:
+            self._init_lip_encoder()
         self.ema = EMA(self.model, cfg["ema_decay"], cfg["ema_warmup"])
         self.ddp = D.wrap(self.model, info)
         if cfg["optim"] not in OPTIMIZERS:
@@ -105,7 +129,8 @@ class Trainer:
                     ocfg[k] = float(ocfg[k])
             if "betas" in ocfg:
                 ocfg["betas"] = tuple(float(b) for b in ocfg["betas"])
-            self.optim = OPTIMIZERS[cfg["optim"]](self.model.parameters(), **ocfg)
+            self.optim = OPTIMIZERS[cfg["optim"]]([p for p in self.model.parameters() if p.requires_grad],
+                                                  **ocfg)
         except (TypeError, ValueError) as e:
             raise InputError(f"optim {cfg['optim']!r}: bad optim_conf {cfg.get('optim_conf')}: {e}") from e
         self.base_lr = float(ocfg["lr"])
@@ -116,6 +141,27 @@ class Trainer:
             log.info("model %s %s: %.2f M parameters; %d training utterances; device %s%s",
                      cfg["model"], cfg.get("model_conf"), n_par / 1e6, len(utts), self.dev,
                      " (bf16 autocast)" if self.amp else "")
+
+    # ------------------------------------------------------ audio-visual
+    def _dataset(self, data_dir: str, utts, fe_conf: dict, train: bool):
+        """The crop dataset of ``data_dir``: audio-only, or with aligned lips (AV)."""
+        if not self.av:
+            return CropDataset(utts, fe_conf, self.cfg["crop_frames"], self.cfg["fs"])
+        from avse.train.av_dataset import av_dataset_from_config
+
+        return av_dataset_from_config(self.cfg, data_dir, utts, fe_conf, train)
+
+    def _cond(self, fields) -> Dict[str, torch.Tensor]:
+        """Model keyword arguments of an AV batch's ``(lips, mask, rel)`` fields."""
+        lips, mask, rel = (f.to(self.dev, non_blocking=True) for f in fields)
+        return {"cond": lips, "cond_mask": mask, "cond_rel": rel}
+
+    def _init_lip_encoder(self) -> None:
+        """Load ``lip_encoder_init`` (if given) and freeze the encoder if asked."""
+        from avse.train.sync import init_lip_encoder
+
+        init_lip_encoder(self.model.cond_encoder, self.cfg["lip_encoder"], self.cfg.get("lip_encoder_init"),
+                         bool(self.cfg.get("freeze_lip_encoder")), log if self.info.is_main else None)
 
     # ------------------------------------------------------------ state
     def export_info(self) -> Dict[str, Any]:
@@ -163,8 +209,9 @@ class Trainer:
             return self.base_lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
         return self.base_lr
 
-    def train_step(self, x0: torch.Tensor) -> tuple[float, float]:
-        """One optimiser step on the batch ``x0`` (B, F, T); returns (loss, grad norm)."""
+    def train_step(self, x0: torch.Tensor, cond: Dict[str, torch.Tensor] | None = None) -> tuple[float, float]:
+        """One optimiser step on the batch ``x0`` (B, F, T) (with the AV conditioning
+        ``cond``); returns (loss, grad norm)."""
         cfg, s = self.cfg, self.step
         torch.manual_seed(stable_hash(cfg["seed"], "global", s, self.info.rank))
         t, z = step_noise(cfg["seed"], s, self.info.rank, x0.shape, self.sde, self.dev)
@@ -174,7 +221,7 @@ class Trainer:
         self.ddp.train()
         self.optim.zero_grad(set_to_none=True)
         with self.autocast():
-            loss = dsm_loss(self.ddp, self.sde, x0, t, z)
+            loss = dsm_loss(self.ddp, self.sde, x0, t, z, cond)
         loss.backward()
         clip = cfg.get("grad_clip")
         params = [p for p in self.model.parameters() if p.grad is not None]
@@ -196,8 +243,9 @@ class Trainer:
         bs = int(self.cfg.get("valid_batch_size") or self.cfg["batch_size"])
         total, n = 0.0, 0
         for i in range(0, len(x0), bs):
+            cond = None if self.valid_cond is None else {k: v[i:i + bs] for k, v in self.valid_cond.items()}
             with self.autocast():
-                l = dsm_loss(self.ema.module, self.sde, x0[i:i + bs], t[i:i + bs], z[i:i + bs])
+                l = dsm_loss(self.ema.module, self.sde, x0[i:i + bs], t[i:i + bs], z[i:i + bs], cond)
             total += float(l) * len(x0[i:i + bs])
             n += len(x0[i:i + bs])
         return total / n
@@ -242,7 +290,11 @@ class Trainer:
         bar = tqdm(total=max_steps, initial=self.step, disable=not (cfg["progress"] and info.is_main),
                    desc="train", unit="step", dynamic_ncols=True)
         for batch in loader:
-            loss, gnorm = self.train_step(batch.to(self.dev, non_blocking=True))
+            if self.av:
+                spec, *fields = batch
+                loss, gnorm = self.train_step(spec.to(self.dev, non_blocking=True), self._cond(fields))
+            else:
+                loss, gnorm = self.train_step(batch.to(self.dev, non_blocking=True))
             bar.update(1)
             if not (math.isfinite(loss) and math.isfinite(gnorm)):
                 bad += 1

@@ -3,7 +3,24 @@
 #   ./run.sh                                  # stages 1-7 at the default size
 #   ./run.sh --stage 3 --stop_stage 6         # some stages
 #   ./run.sh --local_data_opts "--size tiny"  # the smallest corpus (CI)
+#   ./run.sh --modality av                    # the lip-conditioned prior (AV-UDiffSE)
+#   ./run.sh --modality av --stage 4 --train_config conf/train_av_xattn.yaml  # fusion comparison
 set -euo pipefail
+
+# --modality ao|av (this script's own option; the rest goes to avse.sh)
+#   ao: audio-only prior (conf/train.yaml) with UDiffSE and UDiffSE+
+#   av: lip-conditioned prior (conf/train_av.yaml, lip encoder synchrony-pretrained by
+#       conf/lip_encoder.yaml) with AV-UDiffSE, AV-UDiffSE+ and robustness rows where the
+#       test lips are degraded (50 % of the frames missing, mouth occluded, video 3 frames late)
+modality=ao
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --modality) [ $# -ge 2 ] || { echo "--modality needs ao or av" >&2; exit 2; }; modality=$2; shift 2 ;;
+        --modality=*) modality=${1#*=}; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
 
 train_set=train
 valid_set=valid
@@ -11,6 +28,19 @@ test_sets="test_noisy test_reverb"
 inference_sets=test_noisy   # test_reverb: noisy-input rows only (dereverberation: issue C)
 train_config=conf/train.yaml
 inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml"
+extra=()
+case "${modality}" in
+    ao) ;;
+    av)
+        train_config=conf/train_av.yaml
+        inference_config="conf/enhance_av_udiffse.yaml conf/enhance_av_udiffse_plus.yaml"
+        for d in missing50 occlude shift3; do
+            inference_config+=" conf/enhance_av_udiffse_plus_${d}.yaml"
+        done
+        extra=(--lip_pretrain_config conf/lip_encoder.yaml)
+        ;;
+    *) echo "--modality must be ao or av, got '${modality}'" >&2; exit 2 ;;
+esac
 
 ./avse.sh \
     --train_set "${train_set}" \
@@ -21,4 +51,4 @@ inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml"
     --inference_config "${inference_config}" \
     --lip_backend none \
     --nj 2 --inference_nj 2 \
-    "$@"
+    ${extra[@]+"${extra[@]}"} ${args[@]+"${args[@]}"}

@@ -1,0 +1,189 @@
+"""Self-supervised lip-encoder pretraining by audio-visual synchrony contrast.
+
+    python -m avse.bin.train_lip_encoder --config conf/lip_encoder.yaml \\
+        --train_dir dump/raw/train [--valid_dir dump/raw/valid] --out_dir exp/lip_encoder
+
+Trains ``--lip_encoder`` (e.g. ``resnet_tcn``, options ``--lip_encoder_conf``) from
+scratch on clean audio-visual data (``wav.scp`` + ``lip.scp``): windows of lip frames
+must find the synchronous audio among time-shifted copies (an InfoNCE over shifts of
+up to ``--max_shift`` video frames, :mod:`avse.train.sync`). Crops of ``--crop_frames``
+STFT frames start on video-frame boundaries (:class:`avse.train.av_dataset.AVCropDataset`).
+
+Writes ``out_dir/lip_encoder.pt`` (the encoder's name, options and weights: give it to
+``avse.bin.train --lip_encoder_init``), ``train_log.csv`` (step, loss, accuracy,
+valid_loss, valid_accuracy; accuracy = fraction of windows whose best audio is the
+synchronous one, chance ``1 / (2 max_shift + 1)`` without batch negatives) and
+``config.yaml``. An existing ``lip_encoder.pt`` is kept (the run is skipped).
+"""
+import argparse
+import csv
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from avse.errors import InputError, StageError
+from avse.utils.cli import run_main
+from avse.utils.config import none_or, save_config, str2bool, to_dict, yaml_value
+from avse.utils.fileio import atomic_open
+from avse.utils.seeding import stable_hash
+
+log = logging.getLogger("avse.train_lip_encoder")
+LOG_FIELDS = ["step", "loss", "accuracy", "valid_loss", "valid_accuracy", "seconds"]
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train_dir", required=True, help="dump dir of clean AV speech (wav.scp, lip.scp)")
+    p.add_argument("--valid_dir", type=none_or(str), default=None, help="dump dir for the validation loss")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--fs", type=int, default=16000)
+    p.add_argument("--frontend_conf", type=yaml_value, default={}, help="SpectralFrontEnd options")
+    p.add_argument("--crop_frames", type=int, default=160, help="STFT frames per crop (160 = 32 video frames)")
+    p.add_argument("--lip_encoder", default="resnet_tcn", help="lip encoder (registry name)")
+    p.add_argument("--lip_encoder_conf", type=yaml_value, default={}, help="lip encoder options")
+    p.add_argument("--sync_dim", type=int, default=128, help="size of the contrastive embedding")
+    p.add_argument("--audio_dim", type=int, default=128, help="width of the audio encoder")
+    p.add_argument("--max_shift", type=int, default=6, help="largest shift (video frames) of a negative")
+    p.add_argument("--window", type=int, default=5, help="video frames per compared window")
+    p.add_argument("--temperature", type=float, default=0.1)
+    p.add_argument("--batch_negatives", type=str2bool, default=True,
+                   help="also contrast with the other crops of the batch")
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--max_steps", type=int, default=500)
+    p.add_argument("--optim_conf", type=yaml_value, default={"lr": 1.0e-3}, help="Adam options")
+    p.add_argument("--grad_clip", type=none_or(float), default=5.0)
+    p.add_argument("--valid_utts", type=int, default=16)
+    p.add_argument("--log_interval", type=int, default=25)
+    p.add_argument("--num_workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--progress", type=str2bool, default=True)
+    p.add_argument("--verbose", type=int, default=1)
+    return p
+
+
+def _dataset(data_dir, args, what):
+    from avse.train.av_dataset import AVCropDataset, lip_tables
+    from avse.train.dataset import read_utterances
+
+    fe = dict(args.frontend_conf or {})
+    utts = read_utterances(data_dir, args.fs, int(fe.get("n_fft", 510)), what)
+    return AVCropDataset(utts, lip_tables(data_dir, "none"), fe, args.crop_frames, args.fs)
+
+
+def check_args(args) -> None:
+    for k in ("batch_size", "max_steps", "crop_frames", "sync_dim", "audio_dim", "window", "log_interval",
+              "valid_utts"):
+        if getattr(args, k) < 1:
+            raise InputError(f"--{k} must be >= 1, got {getattr(args, k)}")
+    if args.max_shift < 1 or args.temperature <= 0:
+        raise InputError("--max_shift must be >= 1 and --temperature > 0")
+    for k in ("frontend_conf", "lip_encoder_conf", "optim_conf"):
+        if not isinstance(getattr(args, k) or {}, dict):
+            raise InputError(f"--{k} must be a mapping, got {getattr(args, k)!r}")
+
+
+@torch.no_grad()
+def evaluate(model, batch, args) -> tuple[float, float]:
+    from avse.train.sync import sync_infonce
+
+    model.eval()
+    spec, lips, mask, _ = batch
+    v, a = model(spec, lips, mask)
+    loss, acc = sync_infonce(v, a, mask[:, :v.shape[1]], args.max_shift, args.window, args.temperature,
+                             args.batch_negatives)
+    model.train()
+    return float(loss), float(acc)
+
+
+def run(args) -> None:
+    check_args(args)
+    from avse.nets.lip_encoder import build_lip_encoder
+    from avse.train.dataset import StepSampler, fixed_crops, make_loader
+    from avse.train.sync import LipSyncModel, save_lip_encoder, sync_infonce
+
+    out = os.path.join(args.out_dir, "lip_encoder.pt")
+    if os.path.isfile(out):
+        log.info("%s exists; nothing to do (remove it to train again)", out)
+        return
+    if not os.path.isdir(args.train_dir):
+        raise StageError(f"{args.train_dir}: training data dir not found; run stage 3 first")
+    train = _dataset(args.train_dir, args, "training")
+    need = args.window + 2 * args.max_shift
+    if train.n_video < need:
+        raise InputError(f"--crop_frames {args.crop_frames} gives {train.n_video} video frames; the sync task "
+                         f"needs at least window + 2 max_shift = {need}")
+    valid = None
+    if args.valid_dir:
+        valid = fixed_crops(_dataset(args.valid_dir, args, "validation"), args.valid_utts, args.seed)
+        valid = tuple(v.to(args.device) for v in valid)
+    os.makedirs(args.out_dir, exist_ok=True)
+    save_config(args, args.out_dir)
+    torch.manual_seed(stable_hash(args.seed, "lip_init"))
+    dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {args.device}: CUDA is not available; use --device cpu")
+    enc = build_lip_encoder(args.lip_encoder, args.lip_encoder_conf)
+    model = LipSyncModel(enc, train.frontend.n_freq, args.sync_dim, args.audio_dim,
+                         train.spf // train.frontend.hop).to(dev)
+    ocfg = {"lr": 1e-3, **(args.optim_conf or {})}
+    ocfg = {k: (float(v) if k in ("lr", "weight_decay", "eps") else v) for k, v in ocfg.items()}
+    opt = torch.optim.Adam(model.parameters(), **ocfg)
+    sampler = StepSampler(len(train), args.batch_size, args.seed)
+    loader = make_loader(train, sampler, args.num_workers)
+    rows, acc_l, acc_a, step, t0 = [], [], [], 0, time.time()
+    va = None
+    bar = tqdm(total=args.max_steps, disable=not args.progress, desc="lip sync", unit="step")
+    for spec, lips, mask, _ in loader:
+        spec, lips, mask = spec.to(dev), lips.to(dev), mask.to(dev)
+        torch.manual_seed(stable_hash(args.seed, "lip_step", step))
+        v, a = model(spec, lips, mask)
+        loss, acc = sync_infonce(v, a, mask[:, :v.shape[1]], args.max_shift, args.window, args.temperature,
+                                 args.batch_negatives)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(args.grad_clip))
+        if not torch.isfinite(loss):
+            raise StageError(f"step {step + 1}: non-finite sync loss; lower the learning rate")
+        opt.step()
+        step += 1
+        bar.update(1)
+        acc_l.append(float(loss.detach()))
+        acc_a.append(float(acc))
+        if step % args.log_interval == 0 or step == args.max_steps:
+            row = {"step": step, "loss": f"{np.mean(acc_l):.5f}", "accuracy": f"{np.mean(acc_a):.4f}",
+                   "valid_loss": "", "valid_accuracy": "", "seconds": f"{time.time() - t0:.1f}"}
+            if valid is not None:
+                vl, va = evaluate(model, valid, args)
+                row.update(valid_loss=f"{vl:.5f}", valid_accuracy=f"{va:.4f}")
+            rows.append(row)
+            acc_l, acc_a = [], []
+            log.info("step %d: sync loss %s, accuracy %s, valid %s / %s", step, row["loss"], row["accuracy"],
+                     row["valid_loss"] or "-", row["valid_accuracy"] or "-")
+            _write_log(os.path.join(args.out_dir, "train_log.csv"), rows)
+        if step >= args.max_steps:
+            break
+    bar.close()
+    save_lip_encoder(out, args.lip_encoder, enc.cpu(), step, to_dict(args), va)
+    log.info("wrote %s (step %d)", out, step)
+
+
+def _write_log(path, rows):
+    with atomic_open(path, newline="") as f:
+        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def main(argv=None) -> int:
+    return run_main(get_parser(), run, argv, log)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

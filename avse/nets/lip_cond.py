@@ -1,0 +1,124 @@
+"""Lip conditioning at inference: bind an utterance's lips into a modality-agnostic score_fn.
+
+AV-UDiffSE / AV-UDiffSE+ (Ayilo, Sadeghi, Serizel, Alameda-Pineda, ICASSP 2025) are
+UDiffSE / UDiffSE+ run with a lip-conditioned prior. The enhancers only see
+``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex``; :class:`LipConditioner`
+reads the lips of one utterance (``lip.scp``, reliability from ``lip_conf.scp`` /
+``lip_rel.scp``), optionally degrades them (:func:`avse.train.visual_aug.degrade`:
+``missing50``, ``occlude``, ``shift3``), optionally re-scores the reliability of the
+(degraded) frames with a lip-reliability network (:mod:`avse.lips.reliability`,
+``rel_model``), encodes the lips once with the model's lip encoder and returns a closure that passes the embeddings (expanded to the batch of
+parallel samples) with every network call.
+"""
+import os
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import torch
+
+from avse.errors import InputError
+from avse.train.av_dataset import lip_tables, load_lips
+from avse.train.visual_aug import check_degradation, degrade
+from avse.utils.seeding import stable_hash
+
+
+def make_cond_score_fn(model: torch.nn.Module, device: torch.device, amp: bool,
+                       cond: Optional[Dict[str, torch.Tensor]] = None, grad: bool = False) -> Callable:
+    """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64``; ``cond``
+    (``cond (1, Tc, D)``, ``cond_mask (1, Tc)``, ``cond_rel (1, Tc)``, fixed, no gradient)
+    is expanded to ``B`` at every call. Without gradients unless ``grad`` (enhancers
+    that differentiate through the network, e.g. DPS)."""
+    use = amp and device.type == "cuda"
+
+    def score_fn(x, t):
+        kw = {}
+        if cond is not None:
+            B = x.shape[0]
+            kw = {k: v.expand(B, *v.shape[1:]) for k, v in cond.items()}
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()), \
+                torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use):
+            s = model(x, t, **kw)
+        return s.to(torch.complex64) if s.dtype != torch.complex64 else s
+
+    return score_fn
+
+
+def lips_requested(lip_scp: Optional[str], lip_degrade: str) -> bool:
+    """True when the command line asks for lip conditioning explicitly."""
+    return bool(lip_scp) or (lip_degrade or "none") != "none"
+
+
+class LipConditioner:
+    """Per-utterance lip conditioning of an audio-visual score model.
+
+    Args:
+        model: a :class:`avse.nets.score_model.ScoreModel` with a lip encoder.
+        lips: ``{key: (lip path, reliability path | None)}`` (:func:`lip_tables`).
+        device, amp: where and how the network runs.
+        lip_degrade: test degradation name (``none``, ``missing50``, ``occlude``, ``shift3``, ...).
+        seed: seeds the degradation per utterance (``stable_hash(seed, "lip_degrade", key)``).
+        rel_model: a :class:`avse.lips.reliability.LipReliability` (or any callable
+            ``(T, H, W) uint8 -> (T,) float32``) that replaces the tabled reliability
+            by its score of the lips as they are given to the model.
+    """
+
+    def __init__(self, model, lips: Dict, device: torch.device, amp: bool = False,
+                 lip_degrade: str = "none", seed: int = 0, rel_model: Optional[Callable] = None):
+        self.model, self.lips, self.device, self.amp = model, lips, device, amp
+        self.rel_model = rel_model
+        self.lip_degrade, self.seed = check_degradation(lip_degrade or "none"), int(seed)
+
+    @classmethod
+    def for_model(cls, model, data_dir: Optional[str], lip_scp: Optional[str], rel_source: str,
+                  train_rel_source: Optional[str], device, amp: bool, lip_degrade: str, seed: int,
+                  model_path: str = "model", rel_model_path: Optional[str] = None) -> Optional["LipConditioner"]:
+        """The conditioner of an AV model, ``None`` for an audio-only one.
+
+        Raises :class:`InputError` when lips are requested (``lip_scp``, ``lip_degrade``)
+        for an audio-only model, or when an audio-visual model finds no ``lip.scp``.
+        """
+        check_degradation(lip_degrade or "none")
+        av = bool(getattr(model, "audio_visual", False))
+        if not av:
+            if lips_requested(lip_scp, lip_degrade) or rel_model_path:
+                raise InputError(f"{model_path}: an audio-only model (trained without lip conditioning) cannot "
+                                 "use lips; drop --lip_scp / --lip_degrade / --lip_rel_model or give an "
+                                 "audio-visual model")
+            return None
+        if not lip_scp:
+            if not data_dir:
+                raise InputError(f"{model_path}: an audio-visual model needs lips: give --lip_scp with --wav_scp")
+            lip_scp = os.path.join(data_dir, "lip.scp")
+        if not os.path.isfile(lip_scp):
+            raise InputError(f"{model_path} is an audio-visual model (lip encoder "
+                             f"{model.config['model_conf'].get('lip_encoder')}) and needs {lip_scp}, which is "
+                             "missing; dump the lips in stage 3 or use an audio-only model")
+        src = (train_rel_source or "conf") if rel_source == "auto" else rel_source
+        rel_model = None
+        if rel_model_path:
+            from avse.lips.reliability import load_lip_rel
+            rel_model, src = load_lip_rel(rel_model_path, device=str(device)), "none"
+        return cls(model, lip_tables(os.path.dirname(lip_scp), src, lip_scp), device, amp, lip_degrade, seed,
+                   rel_model)
+
+    def conditioning(self, key: str) -> Dict[str, torch.Tensor]:
+        """``{"cond": (1, Tc, D) embeddings, "cond_mask": (1, Tc) bool, "cond_rel": (1, Tc)}``."""
+        if key not in self.lips:
+            raise InputError(f"utterance {key!r}: no entry in lip.scp (the model is audio-visual)")
+        lips, rel = load_lips(*self.lips[key], key=key)
+        mask = np.ones(len(lips), bool)
+        if self.lip_degrade != "none":
+            rng = np.random.default_rng([self.seed & 0xFFFFFFFF, stable_hash(self.seed, "lip_degrade", key)])
+            lips, mask, rel = degrade(self.lip_degrade, lips, mask, rel, rng)
+        if self.rel_model is not None and len(lips):
+            rel = np.asarray(self.rel_model(np.ascontiguousarray(lips)), dtype=np.float32).reshape(-1)
+        rel = (rel * mask).astype(np.float32)
+        lt = torch.from_numpy(np.ascontiguousarray(lips))[None].to(self.device)
+        mt = torch.from_numpy(mask)[None].to(self.device)
+        with torch.no_grad():
+            emb = self.model.encode_cond(lt, mt)
+        return {"cond": emb, "cond_mask": mt, "cond_rel": torch.from_numpy(rel)[None].to(self.device)}
+
+    def score_fn(self, key: str, grad: bool = False) -> Callable:
+        """The score function of utterance ``key`` with its lips bound in."""
+        return make_cond_score_fn(self.model, self.device, self.amp, self.conditioning(key), grad)

@@ -1,0 +1,198 @@
+"""Audio-visual training crops: compressed-STFT crops with the lip frames of the same time.
+
+A crop of ``crop_frames`` STFT frames starts on a video-frame boundary: at 16 kHz,
+hop 128 and 25 fps a video frame is ``fs / fps = 640`` samples = 5 STFT frames, and the
+crop offset is a multiple of 640 samples. STFT frame ``i`` of the crop (centred) is at
+``i * hop`` samples from the crop start and video frame ``j`` of the lip crop covers
+``[j * 640, (j + 1) * 640)`` (centre ``j * 640 + 320``), the time convention of
+:func:`avse.nets.fusion.align_cond`. The lip crop has ``Tc = ceil(crop_frames * hop / 640)``
+frames (52 for 256 STFT frames = 51.2 video frames); frames past the end of the video
+are missing (mask False).
+
+Tables of a dump dir: ``lip.scp`` (``(T, 88, 88)`` uint8 ``.npy``), and the per-frame
+reliability ``(T,)`` float32 from ``lip_conf.scp`` (``rel_source: conf``, the lip
+front-end's confidence), ``lip_rel.scp`` (``rel``, a lip-reliability network) or none
+(``none``: 1 on every present frame). Utterances without lips stay in the training set
+with every frame missing (clean speech without video still teaches the prior).
+"""
+import logging
+import math
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from avse.errors import InputError
+from avse.io.scp import read_table
+from avse.train.dataset import CropDataset
+from avse.train.visual_aug import VisualAugment
+
+log = logging.getLogger(__name__)
+
+LIP_FPS = 25.0
+REL_SOURCES = {"conf": "lip_conf.scp", "rel": "lip_rel.scp", "none": None}
+
+
+def lip_tables(data_dir: str, rel_source: str = "conf", lip_scp: str | None = None
+               ) -> Dict[str, Tuple[str, Optional[str]]]:
+    """``{key: (lip .npy path, reliability .npy path or None)}`` of a data dir.
+
+    Raises :class:`InputError` when ``lip.scp`` (or the reliability table the source
+    names) is missing or empty.
+    """
+    if rel_source not in REL_SOURCES:
+        raise InputError(f"lip reliability source must be one of {sorted(REL_SOURCES)}, got {rel_source!r}")
+    lip_scp = lip_scp or os.path.join(data_dir, "lip.scp")
+    if not os.path.isfile(lip_scp):
+        raise InputError(f"{lip_scp}: not found; an audio-visual model needs lips (dump with a lip "
+                         "backend in stage 3)")
+    lips = read_table(lip_scp)
+    if not lips:
+        raise InputError(f"{lip_scp}: empty lip.scp")
+    rels: Dict[str, str] = {}
+    name = REL_SOURCES[rel_source]
+    if name is not None:
+        rscp = os.path.join(os.path.dirname(lip_scp), name)
+        if not os.path.isfile(rscp):
+            hint = ("the lip-reliability network writes it" if rel_source == "rel"
+                    else "stage 3 writes it with the lips")
+            raise InputError(f"{rscp}: not found for lip reliability source {rel_source!r} ({hint}); "
+                             "choose another source (conf, rel, none)")
+        rels = read_table(rscp)
+    return {k: (p, rels.get(k) if name is not None else None) for k, p in lips.items()}
+
+
+def load_lips(lip_path: str, rel_path: Optional[str], key: str = "?", mmap: bool = False
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """``(lips (T, H, W) uint8, rel (T,) float32 in [0, 1])`` of one utterance."""
+    try:
+        lips = np.load(lip_path, mmap_mode="r" if mmap else None)
+    except (OSError, ValueError) as e:
+        raise InputError(f"utterance {key!r}: cannot read lips {lip_path}: {e}") from e
+    if lips.ndim != 3 or lips.dtype != np.uint8:
+        raise InputError(f"utterance {key!r}: {lip_path}: expected (T, H, W) uint8 lips, "
+                         f"got {lips.shape} {lips.dtype}")
+    if rel_path is None:
+        rel = np.ones(len(lips), np.float32)
+    else:
+        try:
+            rel = np.asarray(np.load(rel_path), dtype=np.float32).reshape(-1)
+        except (OSError, ValueError) as e:
+            raise InputError(f"utterance {key!r}: cannot read reliability {rel_path}: {e}") from e
+        if len(rel) != len(lips):
+            raise InputError(f"utterance {key!r}: {rel_path} has {len(rel)} values for {len(lips)} lip frames")
+        rel = np.clip(np.nan_to_num(rel, nan=0.0), 0.0, 1.0)
+    return lips, rel
+
+
+class AVCropDataset(CropDataset):
+    """:class:`CropDataset` with aligned lip crops (see the module docstring).
+
+    An item is ``(spec (F, crop_frames) complex64, lips (Tc, H, W) uint8, mask (Tc,)
+    bool, rel (Tc,) float32)``; ``augment`` (a :class:`VisualAugment`) corrupts the
+    lips, deterministically in the crop seed.
+
+    Args:
+        utts, frontend_conf, crop_frames, fs: as :class:`CropDataset`.
+        lips: ``{key: (lip path, reliability path | None)}`` (:func:`lip_tables`).
+        fps: video frame rate; ``fs / fps`` must be a multiple of the hop.
+        lip_size: expected crop size (frames of utterances without lips are zeros).
+    """
+
+    def __init__(self, utts: List[Tuple[str, str]], lips: Dict[str, Tuple[str, Optional[str]]],
+                 frontend_conf: dict | None = None, crop_frames: int = 256, fs: int = 16000,
+                 fps: float = LIP_FPS, augment: VisualAugment | None = None, lip_size: int = 88):
+        super().__init__(utts, frontend_conf, crop_frames, fs)
+        spf = fs / fps
+        hop = self.frontend.hop
+        if abs(spf - round(spf)) > 1e-9 or round(spf) % hop:
+            raise InputError(f"AV crops need fs / fps = {spf:g} samples per video frame to be a multiple "
+                             f"of the hop {hop}")
+        self.spf = int(round(spf))
+        self.lips, self.augment, self.lip_size = dict(lips), augment, int(lip_size)
+        self.n_video = math.ceil(self.crop_frames * hop / self.spf)
+        missing = [k for k, _ in self.utts if k not in self.lips]
+        if missing:
+            log.warning("%d of %d utterances have no lips (trained with the video missing), e.g. %s",
+                        len(missing), len(self.utts), missing[:5])
+        if len(missing) == len(self.utts):
+            raise InputError("AV training: no utterance of wav.scp has an entry in lip.scp")
+
+    def offset(self, n_samples: int, crop_seed: int) -> int:
+        """Crop start in samples: a multiple of ``fs / fps``."""
+        slack = n_samples - self.crop_samples
+        if slack <= 0:
+            return 0
+        return self.spf * int(np.random.default_rng(crop_seed).integers(0, slack // self.spf + 1))
+
+    def waveform(self, index: int, crop_seed: int) -> np.ndarray:
+        x = self._full(index)
+        off = self.offset(len(x), crop_seed)
+        L = self.crop_samples
+        seg = x[off:off + L]
+        return np.ascontiguousarray(np.pad(seg, (0, L - len(seg))))
+
+    def _full(self, index: int) -> np.ndarray:
+        from avse.io.audio import load_audio
+        from avse.train.dataset import peak_normalize
+        key, path = self.utts[index]
+        x, _ = load_audio(path, self.fs, utt=key, allow_silent=True)
+        return peak_normalize(x.astype(np.float32, copy=False))
+
+    def lip_crop(self, index: int, n_samples: int, crop_seed: int):
+        """``(lips (Tc, H, W) uint8, mask (Tc,) bool, rel (Tc,) float32)`` of the crop
+        (before augmentation)."""
+        key = self.utts[index][0]
+        Tc, S = self.n_video, self.lip_size
+        lips = np.zeros((Tc, S, S), np.uint8)
+        mask = np.zeros(Tc, bool)
+        rel = np.zeros(Tc, np.float32)
+        if key in self.lips:
+            arr, r = load_lips(*self.lips[key], key=key, mmap=True)
+            if arr.shape[1:] != (S, S):
+                raise InputError(f"utterance {key!r}: lips are {arr.shape[1:]}, expected ({S}, {S})")
+            k = self.offset(n_samples, crop_seed) // self.spf
+            seg = np.asarray(arr[k:k + Tc])
+            n = len(seg)
+            lips[:n], mask[:n], rel[:n] = seg, True, r[k:k + n]
+        return lips, mask, rel
+
+    def __getitem__(self, item):
+        if isinstance(item, (tuple, list)):
+            index, crop_seed = int(item[0]), int(item[1])
+        else:
+            from avse.utils.seeding import stable_hash
+            index, crop_seed = int(item), stable_hash("fixed", int(item))
+        x = self._full(index)
+        off = self.offset(len(x), crop_seed)
+        L = self.crop_samples
+        seg = x[off:off + L]
+        w = torch.from_numpy(np.ascontiguousarray(np.pad(seg, (0, L - len(seg)))))
+        with torch.no_grad():
+            C = self.frontend(w)
+        if C.shape[-1] != self.crop_frames:
+            C, _ = self.frontend.pad_frames(C[..., :self.crop_frames], self.crop_frames)
+        lips, mask, rel = self.lip_crop(index, len(x), crop_seed)
+        if self.augment is not None:
+            lips, mask, rel = self.augment(lips, mask, rel, np.random.default_rng([crop_seed & 0xFFFFFFFF,
+                                                                                   crop_seed >> 32, 7]))
+        rel = rel * mask
+        return (C.to(torch.complex64), torch.from_numpy(np.ascontiguousarray(lips)),
+                torch.from_numpy(mask.copy()), torch.from_numpy(rel.astype(np.float32)))
+
+
+def av_dataset_from_config(cfg: dict, data_dir: str, utts: List[Tuple[str, str]], frontend_conf: dict,
+                           train: bool) -> AVCropDataset:
+    """The AV crops of a training config (``lip_rel_source``, ``visual_aug`` for the
+    training set only, crop size ``lip_encoder_conf.size``)."""
+    aug_conf = cfg.get("visual_aug")
+    if aug_conf is not None and not isinstance(aug_conf, dict):
+        raise InputError(f"visual_aug must be a mapping or null, got {aug_conf!r}")
+    try:
+        aug = VisualAugment(**aug_conf) if (train and aug_conf is not None) else None
+    except TypeError as e:
+        raise InputError(f"visual_aug: bad options {aug_conf}: {e}") from e
+    lips = lip_tables(data_dir, cfg.get("lip_rel_source") or "conf")
+    size = int((cfg.get("lip_encoder_conf") or {}).get("size", 88))
+    return AVCropDataset(utts, lips, frontend_conf, cfg["crop_frames"], cfg["fs"], augment=aug, lip_size=size)

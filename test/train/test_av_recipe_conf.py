@@ -1,0 +1,43 @@
+"""mini_av audio-visual configs: valid for their commands, and AO/AV comparisons fair
+(an AV config differs from its audio-only twin only in the audio-visual keys)."""
+import glob
+import os
+
+import pytest
+import yaml
+
+from avse.bin import enhance, train, train_lip_encoder
+from avse.utils.config import parse_args
+from testutils import REPO
+
+CONF = os.path.join(REPO, "egs", "mini_av", "avse1", "conf")
+AV_TRAIN_KEYS = {"lip_encoder", "lip_encoder_conf", "lip_encoder_init", "freeze_lip_encoder", "lip_rel_source",
+                 "visual_aug"}
+AV_ENHANCE_KEYS = {"lip_rel_source", "lip_degrade", "lip_scp", "lip_rel_model"}
+
+
+def _load(name):
+    with open(os.path.join(CONF, name)) as f:
+        return yaml.safe_load(f)
+
+
+@pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONF, "train_av*.yaml"))))
+def test_av_train_configs_mirror_the_audio_only_one(name):
+    ao, av = _load("train.yaml"), _load(name)
+    assert {k: v for k, v in av.items() if k not in AV_TRAIN_KEYS | {"model_conf"}} == \
+        {k: v for k, v in ao.items() if k != "model_conf"}
+    assert {k: v for k, v in av["model_conf"].items() if k not in ("fusion", "fusion_conf")} == ao["model_conf"]
+    args = parse_args(train.get_parser(), ["--config", os.path.join(CONF, name), "--train_dir", "d", "--out_dir", "o"])
+    lip = parse_args(train_lip_encoder.get_parser(), ["--config", os.path.join(CONF, "lip_encoder.yaml"),
+                                                      "--train_dir", "d", "--out_dir", "o"])
+    assert args.lip_encoder == lip.lip_encoder and args.lip_encoder_conf == lip.lip_encoder_conf
+
+
+@pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONF, "enhance_av_*.yaml"))))
+def test_av_enhance_configs_mirror_the_audio_only_ones(name):
+    method = "udiffse_plus" if "udiffse_plus" in name else "udiffse"
+    ao, av = _load(f"enhance_{method}.yaml"), _load(name)
+    assert {k: v for k, v in av.items() if k not in AV_ENHANCE_KEYS} == ao
+    args = parse_args(enhance.get_parser(), ["--config", os.path.join(CONF, name), "--model", "m", "--out_dir", "o"])
+    degrade = name[len(f"enhance_av_{method}"):-len(".yaml")].lstrip("_") or "none"
+    assert args.lip_degrade == degrade
