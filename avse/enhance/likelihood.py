@@ -1,9 +1,14 @@
 """Observation models for diffusion posterior sampling, and the likelihood hook.
 
 Observation ``X = A(S0) + N`` with ``N`` zero-mean complex Gaussian of variance ``V``
-(per TF bin) and a linear operator ``A`` (identity here; a convolution for
-dereverberation, a sum over sources for separation: subclasses override
-:meth:`GaussianObservation.forward`, :meth:`adjoint` and :attr:`gain`).
+(per TF bin; :class:`FixedVarianceNoise`, :class:`GaussianNMFNoise`, or
+:class:`ZeroNoise`) and an operator ``A`` given as a
+:class:`avse.enhance.measurement.Measurement` (``measurement=``; ``None``: the identity
+of UDiffSE). :meth:`GaussianObservation.forward` applies it (any domain, differentiable,
+so DPS works through it); the closed-form step below also needs :meth:`adjoint` and
+:attr:`gain`, i.e. a linear ``A`` with diagonal ``A A^H`` (the identity or a sum of
+sources in the compressed domain). Other guidance strategies (DPS, projection) are in
+:mod:`avse.enhance.guidance`.
 
 Shapes: ``X`` (F, T) complex (one utterance), broadcast against the sample batch
 ``S`` (B, F, T) complex (B parallel posterior samples); ``V`` (F, T) real, in the same
@@ -24,7 +29,8 @@ The posterior reverse SDE adds ``g^2 * grad log p(X | S_t)`` to the prior drift 
 
 i.e. the formula of REFERENCE section 3 for ``A = I``; it moves ``S / mu_t`` towards
 ``X`` with a Wiener-like weight. ``lambda`` (1.5) scales it; it is applied every
-``period`` (2) steps. We evaluate ``mu_t``, ``sigma_t``, ``g(t)`` and ``dt`` of the step
+``period`` (2) steps (``integrator: exp`` integrates it exactly over the step instead
+of Euler's linearisation; see :meth:`GaussianObservation.step_from_moments`). We evaluate ``mu_t``, ``sigma_t``, ``g(t)`` and ``dt`` of the step
 just taken (time ``t`` at the predictor's input) on the sample after the predictor (a
 Lie splitting of the posterior SDE). This keeps the coefficient bounded on the last
 step (``sigma_t >= sigma(t_eps) > 0``) even where ``V`` is tiny.
@@ -49,20 +55,40 @@ import torch
 
 from avse.diffusion.sampler import StepState
 from avse.enhance.nmf import FLOOR, NMF, is_divergence
+from avse.errors import InputError
+
+
+#: likelihood-step integrators (:meth:`GaussianObservation.step_from_moments`)
+INTEGRATORS = ("euler", "exp")
 
 
 class GaussianObservation(ABC):
-    """``X = A(S0) + N``, ``N ~ CN(0, V)``; base class of the observation models."""
+    """``X = A(S0) + N``, ``N ~ CN(0, V)``; base class of the observation models.
 
-    gain: float = 1.0  # diagonal of A A^H (1 for the identity)
+    ``measurement``: the operator ``A`` (:class:`avse.enhance.measurement.Measurement`),
+    ``None`` for the identity."""
+
+    measurement = None
+
+    @property
+    def gain(self):
+        """Diagonal of ``A A^H`` (1 for the identity); an error if ``A`` is not diagonal."""
+        if self.measurement is None:
+            return 1.0
+        g = self.measurement.gain
+        if g is None:
+            raise InputError("the closed-form (udiffse) likelihood step needs a linear operator "
+                             f"with diagonal A A^H; {type(self.measurement.P).__name__} in the "
+                             f"{self.measurement.domain!r} domain is not: use guidance 'dps'")
+        return g
 
     def forward(self, S0: torch.Tensor) -> torch.Tensor:
-        """``A S0``: (B, F, T) -> (B, F, T)."""
-        return S0
+        """``A S0``: (B*K, F, T) -> (B, F, T) (K sources; identity: unchanged)."""
+        return S0 if self.measurement is None else self.measurement.forward(S0)
 
     def adjoint(self, R: torch.Tensor) -> torch.Tensor:
         """``A^H R``: (B, F, T) -> shape of ``S0``."""
-        return R
+        return R if self.measurement is None else self.measurement.adjoint(R)
 
     @abstractmethod
     def variance(self) -> torch.Tensor:
@@ -90,9 +116,34 @@ class GaussianObservation(ABC):
         return self.score_from_moments(X, S / mu, 1.0 / mu, (sigma / mu) ** 2)
 
     def step(self, S: torch.Tensor, X: torch.Tensor, mu: float, sigma: float, g: float,
-             dt: float, lam: float = 1.5) -> torch.Tensor:
-        """UDiffSE likelihood step ``S + lam g^2 dt grad log p(X | S_t)``."""
-        return S + (lam * g * g * dt) * self.score(S, X, mu, sigma)
+             dt: float, lam: float = 1.5, integrator: str = "euler") -> torch.Tensor:
+        """UDiffSE likelihood step ``S + lam g^2 dt grad log p(X | S_t)`` (``euler``), or
+        its exponential-integrator form (``exp``, see :meth:`step_from_moments`)."""
+        return self.step_from_moments(S, X, S / mu, 1.0 / mu, (sigma / mu) ** 2,
+                                      lam * g * g * dt, integrator)
+
+    def step_from_moments(self, S: torch.Tensor, X: torch.Tensor, mean0: torch.Tensor, jac, var0,
+                          coef: float, integrator: str = "euler") -> torch.Tensor:
+        """One likelihood step of size ``coef`` (``lam g^2 dt``) from the moments of
+        :meth:`score_from_moments`.
+
+        ``euler``: ``S + coef * score``. ``exp``: the exact solution over the step of the
+        flow ``dS/d tau = score`` (``tau`` from 0 to ``coef``), which is linear in ``S``
+        with per-bin rate ``r = coef jac^2 c / (var0 c + V)`` when ``mean0 = jac S + b``
+        and ``A A^H = c I``: the Euler increment scaled by ``(1 - exp(-r)) / r``. The two
+        agree for small ``r``; where the noise variance is tiny and the steps are few
+        (``r`` > 1), Euler overshoots ``X`` (and diverges for ``r`` > 2) while the
+        exponential form moves ``A S / mu`` at most all the way to ``X``.
+        """
+        denom = var0 * self.gain + self.variance().to(X.device)
+        upd = coef * jac * self.adjoint(self.residual(X, mean0) / denom)
+        if integrator == "exp":
+            r = (coef * jac * jac * self.gain) / denom
+            r = torch.as_tensor(r, device=upd.device, dtype=upd.real.dtype).clamp_min(1e-12)
+            upd = upd * (-torch.expm1(-r) / r)
+        elif integrator != "euler":
+            raise InputError(f"likelihood integrator must be 'euler' or 'exp', got {integrator!r}")
+        return S + upd
 
     def nll(self, S0: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         """``-log p(X | S0)`` per sample (B,): ``sum |X - A S0|^2 / V + log(pi V)``.
@@ -111,34 +162,50 @@ class GaussianObservation(ABC):
 class FixedVarianceNoise(GaussianObservation):
     """Known noise variance (NMF disabled): ``var`` a float or real tensor (F, T)."""
 
-    def __init__(self, var: float | torch.Tensor):
+    def __init__(self, var: float | torch.Tensor, measurement=None):
         v = torch.as_tensor(var, dtype=torch.float32)
         if torch.any(v <= 0):
             raise ValueError("noise variance must be positive")
-        self.var = v
+        self.var, self.measurement = v, measurement
 
     def variance(self) -> torch.Tensor:
         return self.var
+
+
+class ZeroNoise(GaussianObservation):
+    """Noise-free observation ``X = A(S0)`` (``V = 0``). The closed-form step stays
+    finite (``var0 > 0``); :meth:`nll` is the plain squared misfit."""
+
+    def __init__(self, measurement=None):
+        self.measurement = measurement
+
+    def variance(self) -> torch.Tensor:
+        return torch.zeros(())
+
+    def nll(self, S0: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        """``sum |X - A S0|^2`` per sample (B,)."""
+        return self.residual(X, S0).abs().pow(2).flatten(1).sum(1)
 
 
 class GaussianNMFNoise(GaussianObservation):
     """Noise variance ``V = W H`` by IS-NMF (UDiffSE). ``nmf``: an :class:`NMF` state
     (W (F, K), H (K, T)); ``n_iter``: multiplicative update rounds per M-step."""
 
-    def __init__(self, nmf: NMF, n_iter: int = 1):
+    def __init__(self, nmf: NMF, n_iter: int = 1, measurement=None):
         self.nmf = nmf
         self.n_iter = int(n_iter)
+        self.measurement = measurement
         self.last_divergence: float | None = None
 
     @classmethod
     def random(cls, X: torch.Tensor, rank: int = 4, generator: torch.Generator | None = None,
-               n_iter: int = 1, gamma: float = 1.0) -> "GaussianNMFNoise":
+               n_iter: int = 1, gamma: float = 1.0, measurement=None) -> "GaussianNMFNoise":
         """Random init for ``X`` (F, T); ``H`` scaled so that ``mean(W H) = mean |X|^2``."""
         F, T = X.shape[-2:]
         p = float(X.abs().pow(2).mean())
         nmf = NMF.random(F, T, rank, generator=generator, gamma=gamma, target_power=p,
                          device=X.device, dtype=X.real.dtype)
-        return cls(nmf, n_iter=n_iter)
+        return cls(nmf, n_iter=n_iter, measurement=measurement)
 
     def variance(self) -> torch.Tensor:
         return self.nmf.variance()
@@ -175,9 +242,12 @@ class LikelihoodHook:
 
     def __init__(self, obs: GaussianObservation, X: torch.Tensor, lam: float = 1.5,
                  period: int = 2, enabled: bool = True, m_step_from_tweedie: bool = False,
-                 moments=None):
+                 moments=None, integrator: str = "euler"):
         if int(period) < 1:
             raise ValueError(f"likelihood period must be >= 1, got {period}")
+        if integrator not in INTEGRATORS:
+            raise InputError(f"likelihood integrator must be one of {INTEGRATORS}, got {integrator!r}")
+        self.integrator = integrator
         self.obs, self.X, self.lam = obs, X, float(lam)
         self.period, self.enabled = int(period), bool(enabled)
         self.m_step_from_tweedie = bool(m_step_from_tweedie)
@@ -196,7 +266,7 @@ class LikelihoodHook:
         self.n_lik += 1
         if self.moments is None:
             return self.obs.step(state.x, self.X, state.mu, state.sigma, state.g, state.dt,
-                                 self.lam)
+                                 self.lam, self.integrator)
         mean0, jac, var0 = self.moments(state)
         coef = self.lam * state.g ** 2 * state.dt
-        return state.x + coef * self.obs.score_from_moments(self.X, mean0, jac, var0)
+        return self.obs.step_from_moments(state.x, self.X, mean0, jac, var0, coef, self.integrator)

@@ -16,7 +16,7 @@
 Interface::
 
     enh = ENHANCERS.build("udiffse", **conf)
-    S_hat = enh(score_fn, sde, X, generator=None)    # X, S_hat: (F, T) complex
+    S_hat = enh(score_fn, sde, X, generator=None, **aux)   # X, S_hat: (F, T) complex
     enh.last_stats   # {"nfe", "em_iterations", "m_steps", "lik_steps", "is_divergence", ...}
     UDiffSE.DEFAULTS # constructor defaults (dict)
 
@@ -40,7 +40,7 @@ import torch
 
 from avse.diffusion.sampler import CountingScore, PCSampler, ScoreFn, randn_like
 from avse.diffusion.sde import SDE
-from avse.enhance.likelihood import GaussianNMFNoise, LikelihoodHook
+from avse.enhance.likelihood import INTEGRATORS, GaussianNMFNoise, LikelihoodHook
 from avse.errors import InputError
 from avse.utils.registry import Registry
 
@@ -66,17 +66,22 @@ class _DiffusionEnhancer:
     ``init``: start of each pass, ``"noisy"`` ``S_T = X + sigma(T) z`` (UDiffSE),
     ``"scaled"`` ``mu(T) X + sigma(T) z`` or ``"prior"`` ``sigma(T) z``.
     ``nmf_gamma``: exponent of the IS multiplicative updates (1 heuristic, 0.5 MM).
+    ``lik_integrator``: ``"euler"`` (the papers' step) or ``"exp"`` (exact over the step,
+    never overshoots the observation; see
+    :meth:`avse.enhance.likelihood.GaussianObservation.step_from_moments`).
     """
 
     def __init__(self, n_steps: int = 30, snr: float = 0.5, n_corrector: int = 1,
                  lam: float = 1.5, lik_period: int = 2, nmf_rank: int = 4,
                  n_samples: int = 4, nmf_iters: int = 1, nmf_gamma: float = 1.0,
-                 init: str = "noisy", seed: int = 0, silence: float = 1e-12):
+                 init: str = "noisy", seed: int = 0, silence: float = 1e-12,
+                 lik_integrator: str = "euler"):
         checks = [(n_steps >= 2, "n_steps >= 2"), (snr >= 0, "snr >= 0"),
                   (n_corrector >= 0, "n_corrector >= 0"), (lam >= 0, "lam >= 0"),
                   (lik_period >= 1, "lik_period >= 1"), (nmf_rank >= 1, "nmf_rank >= 1"),
                   (n_samples >= 1, "n_samples >= 1"), (nmf_iters >= 1, "nmf_iters >= 1"),
-                  (0 < nmf_gamma <= 1, "0 < nmf_gamma <= 1"), (init in _INITS, f"init in {_INITS}")]
+                  (0 < nmf_gamma <= 1, "0 < nmf_gamma <= 1"), (init in _INITS, f"init in {_INITS}"),
+                  (lik_integrator in INTEGRATORS, f"lik_integrator in {INTEGRATORS}")]
         bad = [msg for ok, msg in checks if not ok]
         if bad:
             raise InputError(f"{type(self).__name__}: need {', '.join(bad)}")
@@ -85,6 +90,7 @@ class _DiffusionEnhancer:
         self.nmf_rank, self.n_samples = int(nmf_rank), int(n_samples)
         self.nmf_iters, self.nmf_gamma = int(nmf_iters), float(nmf_gamma)
         self.init, self.seed, self.silence = init, int(seed), float(silence)
+        self.lik_integrator = lik_integrator
         self.last_stats: dict = {}
 
     # -- helpers -------------------------------------------------------------------
@@ -114,25 +120,47 @@ class _DiffusionEnhancer:
     def _sampler(self, sde: SDE) -> PCSampler:
         return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector)
 
+    # Per-utterance inputs the enhancer needs, passed as keyword arguments ``aux``:
+    # ``"frontend"`` (the model's SpectralFrontEnd) or a data-dir table ``"<name>.scp"``
+    # (its entry for the utterance, loaded, as ``<name>=...``; e.g. ``rir1.scp`` ->
+    # ``rir1=np.ndarray``). ``needs_grad``: the score function must keep the autograd
+    # graph (DPS). ``n_sources``: K > 1 returns (K, F, T).
+    needs: tuple = ()
+    needs_grad: bool = False
+    n_sources: int = 1
+
+    def _check_aux(self, aux: dict) -> None:
+        for need in self.needs:
+            kw = need[:-4] if need.endswith(".scp") else need
+            if aux.get(kw) is None:
+                what = f"the data dir's {need} entry" if need.endswith(".scp") else need
+                raise InputError(f"{type(self).__name__}: needs {what} (keyword {kw}=...)")
+
     def __call__(self, score_fn: ScoreFn, sde: SDE, X: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Enhance ``X`` (F, T) complex -> ``S_hat`` (F, T) complex (same device/dtype)."""
+                 generator: torch.Generator | None = None, **aux) -> torch.Tensor:
+        """Restore ``X`` (F, T) complex -> ``S_hat`` (F, T) complex, or (K, F, T) for
+        ``n_sources = K > 1`` (same device/dtype). ``aux``: see :attr:`needs`."""
         self._check(X)
+        self._check_aux(aux)
         t0 = time.perf_counter()
         scale = float(X.abs().max())
         if not scale > self.silence:
             self.last_stats = {"nfe": 0, "em_iterations": 0, "m_steps": 0, "lik_steps": 0,
                                "is_divergence": None, "passthrough": "silent", "seconds": 0.0}
-            return X.clone()
+            return X.clone() if self.n_sources == 1 else X.expand(self.n_sources, *X.shape).clone()
         counted = CountingScore(score_fn)
-        with torch.no_grad():
-            S, stats = self._run(counted, sde, X / scale, self._generator(X, generator))
+        with torch.set_grad_enabled(self.needs_grad):
+            S, stats = self._run(counted, sde, X / scale, self._generator(X, generator), **aux)
         stats.update(nfe=counted.calls, scale=scale, passthrough=None,
                      seconds=time.perf_counter() - t0)
         self.last_stats = stats
-        return (S.mean(0) * scale).to(X.dtype)
+        return (self._output(S.detach()) * scale).to(X.dtype)
 
-    def _run(self, score_fn, sde, Xn, generator) -> tuple[torch.Tensor, dict]:
+    def _output(self, S: torch.Tensor) -> torch.Tensor:
+        """Final samples (b, F, T) -> their mean (F, T)."""
+        return S.mean(0)
+
+    def _run(self, score_fn, sde, Xn, generator, **aux) -> tuple[torch.Tensor, dict]:
         """Return the final samples (b, F, T) (normalised units) and statistics."""
         raise NotImplementedError
 
@@ -151,13 +179,14 @@ class UDiffSE(_DiffusionEnhancer):
             raise InputError(f"UDiffSE: need n_em >= 1, got {n_em}")
         self.n_em, self.skip_first = int(n_em), bool(skip_first)
 
-    def _run(self, score_fn, sde, Xn, generator):
+    def _run(self, score_fn, sde, Xn, generator, **aux):
         noise = self._noise(Xn, generator)
         sampler = self._sampler(sde)
         lik_steps = 0
         for it in range(self.n_em):
             hook = LikelihoodHook(noise, Xn, lam=self.lam, period=self.lik_period,
-                                  enabled=not (self.skip_first and it == 0))
+                                  enabled=not (self.skip_first and it == 0),
+                                  integrator=self.lik_integrator)
             S = sampler.sample(score_fn, self._start(Xn, sde, generator), generator=generator,
                                hooks=[hook])
             noise.m_step(Xn, S)
@@ -173,10 +202,10 @@ UDiffSE.DEFAULTS = _defaults(UDiffSE)
 class UDiffSEPlus(_DiffusionEnhancer):
     """UDiffSE+ single-pass enhancement (Ayilo et al., ICASSP 2025); module docstring."""
 
-    def _run(self, score_fn, sde, Xn, generator):
+    def _run(self, score_fn, sde, Xn, generator, **aux):
         noise = self._noise(Xn, generator)
         hook = LikelihoodHook(noise, Xn, lam=self.lam, period=self.lik_period,
-                              m_step_from_tweedie=True)
+                              m_step_from_tweedie=True, integrator=self.lik_integrator)
         S = self._sampler(sde).sample(score_fn, self._start(Xn, sde, generator),
                                       generator=generator, hooks=[hook])
         return S, {"em_iterations": 1, "m_steps": hook.n_mstep, "lik_steps": hook.n_lik,
