@@ -18,11 +18,30 @@ depend on the job split), crop, invert, restore the input scale, write
 naming the utterance. Passthrough (input written unchanged, with a warning):
 utterances shorter than one STFT frame (``n_fft`` samples) and all-zero input.
 
+Restoration methods of :mod:`avse.enhance.restoration` (same prior): ``dps_informed``
+(needs ``rir1.scp`` in ``--data_dir``), ``buddy`` (writes ``utt2t60_est``, the blind T60
+estimate in s), ``separate`` and ``joint`` (K sources). An enhancer declares its
+per-utterance inputs in ``needs`` (data-dir tables such as ``rir1.scp``, passed as
+``rir1=np.ndarray``; ``frontend``; ``fs``) and ``needs_grad`` (DPS: the score function
+then keeps the autograd graph). K-source output: ``OUT/wav/<key>_s<k>.wav`` listed in
+``OUT/spk<k>.scp`` (k = 1..K); ``OUT/wav.scp`` lists source 1. ``avse.bin.score`` pairs
+them with the data dir's ``spk<k>.scp`` by permutation-invariant scoring.
+
 Rows per utterance: ``wav.scp``, ``utt2dur`` (and ``utt2spk`` when the input has it);
 bookkeeping ``_seconds`` (processing time, s), ``_duration`` (audio, s), ``_nfe``
 (network calls). The merge writes ``OUT/wav.scp`` ..., ``OUT/timing.json`` (``rtf`` =
 sum of processing times / sum of durations, mean ``nfe``, ``seconds``, ``device``,
 ``method``) and ``OUT/config.yaml``.
+
+Audio-visual models (trained with ``--lip_encoder``): AV-UDiffSE / AV-UDiffSE+ (Ayilo et
+al., ICASSP 2025). The lips of each utterance (``--lip_scp``, default
+``<data_dir>/lip.scp``; reliability from ``--lip_rel_source``, ``auto`` = the model's
+training source; or ``--lip_rel_model``, a lip-reliability network run on the lips
+as given) are encoded once and bound into the score function by a closure
+(:mod:`avse.nets.lip_cond`), so the enhancers stay modality-agnostic.
+``--lip_degrade missing50|occlude|shift3`` degrades the test lips (robustness rows).
+An audio-only model refuses ``--lip_scp``/``--lip_degrade``; an audio-visual model
+refuses to run without lips.
 """
 import argparse
 import logging
@@ -51,10 +70,20 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", type=none_or(str), default=None, help="input data dir (wav.scp)")
     p.add_argument("--wav_scp", type=none_or(str), default=None, help="input wav.scp (instead of --data_dir)")
     p.add_argument("--out_dir", required=True)
-    p.add_argument("--method", default="udiffse", help="enhancer (registry name): udiffse, udiffse_plus")
+    p.add_argument("--method", default="udiffse",
+                   help="enhancer (registry name): udiffse, udiffse_plus, dps_informed, buddy, separate, joint")
     p.add_argument("--method_conf", type=yaml_value, default={}, help="enhancer options (mapping)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast of the network (CUDA only)")
+    p.add_argument("--lip_scp", type=none_or(str), default=None,
+                   help="lips for an audio-visual model (default: <data_dir>/lip.scp)")
+    p.add_argument("--lip_rel_source", default="auto", choices=["auto", "conf", "rel", "none"],
+                   help="lip reliability: the model's training source, lip_conf.scp, lip_rel.scp or 1")
+    p.add_argument("--lip_rel_model", type=none_or(str), default=None,
+                   help="lip-reliability network (avse.lips.reliability) scoring the lips as given to the model "
+                        "(after --lip_degrade); replaces --lip_rel_source")
+    p.add_argument("--lip_degrade", default="none",
+                   help="test degradation of the lips: none, missing50, occlude, shift3 (missing<P>, shift<N>)")
     p.add_argument("--merge", type=str2bool, default=False)
     p.add_argument("--on_error", default="fail", choices=["fail", "skip"])
     p.add_argument("--verbose", type=int, default=1)
@@ -62,17 +91,44 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_score_fn(model: torch.nn.Module, device: torch.device, amp: bool):
-    """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64`` without gradients."""
+def make_score_fn(model: torch.nn.Module, device: torch.device, amp: bool, grad: bool = False):
+    """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64``; without gradients
+    unless ``grad`` (for enhancers with ``needs_grad``, e.g. DPS through the network)."""
     use = amp and device.type == "cuda"
 
-    @torch.no_grad()
     def score_fn(x, t):
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use):
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()), \
+                torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use):
             s = model(x, t)
         return s.to(torch.complex64) if s.dtype != torch.complex64 else s
 
     return score_fn
+
+
+def load_aux_tables(enhancer, data_dir: str | None, method: str) -> dict:
+    """``{kwarg: table}`` for the data-dir tables the enhancer declares in ``needs``
+    (``rir1.scp`` -> ``rir1``); an error naming the file when one is missing."""
+    tables = {}
+    for need in getattr(enhancer, "needs", ()):
+        if not need.endswith(".scp"):
+            continue
+        path = os.path.join(data_dir, need) if data_dir else None
+        if path is None or not os.path.isfile(path):
+            where = f"in {data_dir}" if data_dir else "(give --data_dir, not --wav_scp)"
+            raise InputError(f"method {method} needs {need} {where}: the per-utterance input it "
+                             f"uses (e.g. rir1.scp from the simulation stage of a reverberant set)")
+        tables[need[:-4]] = (path, read_table(path))
+    return tables
+
+
+def load_aux_value(path: str, fs: int, key: str) -> np.ndarray:
+    """One auxiliary input: ``.npy`` array or audio (read at ``fs``)."""
+    if path.endswith(".npy"):
+        try:
+            return np.load(path)
+        except (OSError, ValueError) as e:
+            raise InputError(f"utterance {key!r}: cannot read {path}: {e}") from e
+    return load_audio(path, fs, utt=key)[0]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -93,17 +149,40 @@ class Enhance:
         self.device = resolve_device(args.device)
         self.m = load_model(args.model, self.device)
         self.enhancer = ENHANCERS.build(args.method, **(args.method_conf or {}))
-        self.score_fn = make_score_fn(self.m.model, self.device, args.use_amp)
+        self.needs = tuple(getattr(self.enhancer, "needs", ()))
+        self.aux_tables = load_aux_tables(self.enhancer, args.data_dir, args.method)
+        self.score_fn = make_score_fn(self.m.model, self.device, args.use_amp,
+                                      grad=bool(getattr(self.enhancer, "needs_grad", False)))
+        from avse.nets.lip_cond import LipConditioner
+        self.lips = LipConditioner.for_model(
+            self.m.model, args.data_dir, args.lip_scp, args.lip_rel_source,
+            (self.m.meta.get("train_config") or {}).get("lip_rel_source"), self.device, args.use_amp,
+            args.lip_degrade, args.seed, args.model, args.lip_rel_model)
         self.wav_dir = os.path.join(args.out_dir, "wav")
 
+    def aux(self, key: str) -> dict:
+        """Per-utterance keyword inputs declared by the enhancer's ``needs``."""
+        out = {}
+        if "frontend" in self.needs:
+            out["frontend"] = self.m.frontend
+        if "fs" in self.needs:
+            out["fs"] = self.m.fs
+        for kw, (path, table) in self.aux_tables.items():
+            if key not in table:
+                raise InputError(f"{path}: no entry for utterance {key!r} (method {self.args.method})")
+            out[kw] = load_aux_value(table[key], self.m.fs, key)
+        return out
+
     def enhance(self, x: np.ndarray, key: str) -> tuple[np.ndarray, int]:
-        """Enhance one waveform ``(N,)`` float32; returns ``(y (N,) float32, nfe)``."""
+        """Enhance one waveform ``(N,)`` float32; returns ``(y, nfe)`` with ``y`` (N,) float32,
+        or (K, N) for an enhancer with K > 1 output sources."""
         fe, dev = self.m.frontend, self.device
         scale = float(np.max(np.abs(x)))
         xt = torch.from_numpy(x / scale).to(dev)
         X, T = fe.pad_frames(fe(xt))
         gen = torch.Generator(device=dev).manual_seed(stable_hash(self.args.seed, key))
-        S = self.enhancer(self.score_fn, self.m.sde, X.to(torch.complex64), generator=gen)
+        S = self.enhancer(self.score_fn, self.m.sde, X.to(torch.complex64), generator=gen,
+                          **self.aux(key))
         y = fe.inverse(fe.crop_frames(S, T), length=len(x)).float().cpu().numpy() * scale
         nfe = int((getattr(self.enhancer, "last_stats", None) or {}).get("nfe", 0))
         return y.astype(np.float32), nfe
@@ -119,15 +198,30 @@ class Enhance:
             log.warning("%s: %s; written unchanged", key, why)
             y, nfe = x, 0
         else:
+            if self.lips is not None:  # AV model: this utterance's lips bound into score_fn
+                self.score_fn = self.lips.score_fn(key, grad=bool(getattr(self.enhancer, "needs_grad", False)))
             y, nfe = self.enhance(x, key)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             if not np.all(np.isfinite(y)):
                 raise StageError(f"utterance {key!r}: the enhanced signal has NaN or infinite samples "
                                  f"(method {self.args.method}); check the model and method_conf")
-        save_audio(out, y, fs, subtype="FLOAT")
-        rows = {"wav.scp": out, "utt2dur": f"{len(x) / fs:.4f}", "_seconds": f"{time.perf_counter() - t0:.4f}",
-                "_duration": f"{len(x) / fs:.4f}", "_nfe": str(nfe), "_passthrough": str(int(passthrough))}
+        rows = {}
+        k_src = int(getattr(self.enhancer, "n_sources", 1))
+        if k_src > 1:  # sources: wav/<key>_s<k>.wav in spk<k>.scp; wav.scp lists source 1
+            ys = y if y.ndim == 2 else np.stack([x] * k_src)
+            for k in range(k_src):
+                out_k = os.path.join(self.wav_dir, f"{key}_s{k + 1}.wav")
+                save_audio(out_k, ys[k], fs, subtype="FLOAT")
+                rows[f"spk{k + 1}.scp"] = out_k
+            out = rows["spk1.scp"]
+        else:
+            save_audio(out, y, fs, subtype="FLOAT")
+        t60 = (getattr(self.enhancer, "last_stats", None) or {}).get("t60")
+        if t60 is not None and not passthrough:
+            rows["utt2t60_est"] = f"{float(t60):.4f}"
+        rows.update({"wav.scp": out, "utt2dur": f"{len(x) / fs:.4f}", "_seconds": f"{time.perf_counter() - t0:.4f}",
+                     "_duration": f"{len(x) / fs:.4f}", "_nfe": str(nfe), "_passthrough": str(int(passthrough))})
         if self.utt2spk is not None:
             rows["utt2spk"] = self.utt2spk[key]
         return rows

@@ -20,11 +20,25 @@ estimates is chosen per utterance by mean SI-SDR; every metric is computed with 
 averaged over the K sources. ``DIR/perm`` lists, per utterance, the 1-based index of
 the ``--inf_scp`` paired with reference 1, 2, ...
 
+Automatic separation scoring (``--pit auto``, default): with one ``--ref_scp``
+``<data_dir>/<name>1.scp`` (``spk1.scp``; ``dereverb1.scp`` for WHAMR!'s dry sources)
+and a ``--data_dir`` holding ``<name>2.scp`` (a K-speaker set: ``<name>1.scp`` ..
+``<name>K.scp``), the references become those K tables and the estimates
+the ``spk1.scp`` .. ``spkK.scp`` next to the ``--inf_scp`` (the output convention of
+``avse.bin.enhance`` for K-source methods; their number must be K). ``si_sdri`` is then
+added with ``--data_dir``'s ``wav.scp`` as the mixture unless ``--mix_scp`` is given.
+Systems with one output (no ``spk2.scp`` next to the estimate, or the data dir's own
+``wav.scp``) are scored against reference 1 as given. ``--pit off`` scores exactly the
+given pairs.
+
 Outputs in ``DIR``:
 
 * ``<metric>``: ``<utt> <value>`` per line, sorted, 4 decimals (``nan`` if undefined);
 * ``summary.json``: ``{metric: mean over finite values, "n_utts": N,
   "n_failed": {metric: number of nan}}`` (a mean with no finite value is ``null``);
+* ``t60_rel_err`` (blind dereverberation: ``utt2t60_est`` next to the ``--inf_scp`` and
+  ``utt2t60`` in ``--data_dir``): ``|T60_est - T60| / T60`` per utterance (the measured
+  T60, last field), its median in ``summary.json``;
 * ``meta.json``: ``system``, ``test_set``, ``date`` (UTC), the inputs, and the scalar
   fields of ``--timing_json`` (e.g. ``rtf``, ``nfe``);
 * ``conditions.json`` and ``conditions.md``: means per SNR (``utt2snr``), noise type
@@ -68,6 +82,7 @@ from avse.utils.log import setup_logging
 log = logging.getLogger("avse.score")
 
 SI_SDRI = "si_sdri"
+T60_ERR = "t60_rel_err"
 META_RESERVED = {"system", "test_set", "date", "metrics", "n_utts", "n_sources", "fs", "ref_scp",
                  "inf_scp", "mix_scp", "data_dir", "timing_json", "avse_version"}
 
@@ -92,8 +107,67 @@ def get_parser() -> argparse.ArgumentParser:
                    help="T60 bin edges in seconds (last bin open-ended)")
     p.add_argument("--len_tol", type=float, default=0.02,
                    help="length difference (s) between reference and estimate tolerated without warning")
+    p.add_argument("--pit", default="auto", choices=["auto", "off"],
+                   help="auto: score all spk<k>.scp of a multi-speaker --data_dir with PIT")
     p.add_argument("--verbose", type=int, default=1)
     return p
+
+
+def t60_errors(inf_scp: str, data_dir: Optional[str], keys: Sequence[str]) -> Dict[str, float]:
+    """``|T60_est - T60| / T60`` per utterance from ``utt2t60_est`` next to the estimates
+    (blind dereverberation) and ``<data_dir>/utt2t60`` (its last field: the measured T60);
+    empty when either is missing."""
+    est_p = os.path.join(os.path.dirname(os.path.abspath(inf_scp)), "utt2t60_est")
+    if not data_dir or not os.path.isfile(est_p) or not os.path.isfile(os.path.join(data_dir, "utt2t60")):
+        return {}
+    est, ref = read_table(est_p), read_table(os.path.join(data_dir, "utt2t60"))
+    out = {}
+    for k in keys:
+        if k in est and k in ref:
+            try:
+                e, r = float(est[k].split()[-1]), float(ref[k].split()[-1])
+            except ValueError as err:
+                raise InputError(f"utterance {k!r}: bad T60 value in {est_p} or utt2t60: {err}") from err
+            if r > 0:
+                out[k] = abs(e - r) / r
+    return out
+
+
+def _spk_tables(d: str, prefix: str = "spk") -> List[str]:
+    """``d/<prefix>1.scp``, ``d/<prefix>2.scp``, ... while they exist."""
+    out, k = [], 1
+    while os.path.isfile(os.path.join(d, f"{prefix}{k}.scp")):
+        out.append(os.path.join(d, f"{prefix}{k}.scp"))
+        k += 1
+    return out
+
+
+def expand_sources(args) -> None:
+    """``--pit auto``: turn one spk1 reference of a K-speaker data dir into K pairs (module
+    docstring). Changes ``args.ref_scp``, ``args.inf_scp`` and maybe ``args.mix_scp``."""
+    name = os.path.basename(args.ref_scp[0]) if len(args.ref_scp) == 1 else ""
+    if (getattr(args, "pit", "auto") != "auto" or not args.data_dir or len(args.inf_scp) != 1
+            or not name.endswith("1.scp")):
+        return
+    if os.path.abspath(os.path.dirname(args.ref_scp[0])) != os.path.abspath(args.data_dir):
+        return
+    refs = _spk_tables(args.data_dir, name[:-len("1.scp")])
+    if len(refs) < 2:
+        return
+    inf_dir = os.path.dirname(os.path.abspath(args.inf_scp[0]))
+    if inf_dir == os.path.abspath(args.data_dir):
+        return  # the data dir itself (the unprocessed row): its spk*.scp are references
+    infs = _spk_tables(inf_dir)
+    if len(infs) < 2:
+        return  # a one-output system (target-speaker enhancement): scored against source 1
+    if len(infs) != len(refs):
+        raise InputError(f"{inf_dir}: {len(infs)} estimated sources (spk*.scp) but "
+                         f"{args.data_dir} has {len(refs)} references ({os.path.basename(refs[0])} ..)")
+    args.ref_scp, args.inf_scp = refs, infs
+    if not args.mix_scp and os.path.isfile(os.path.join(args.data_dir, "wav.scp")):
+        args.mix_scp = os.path.join(args.data_dir, "wav.scp")
+    log.info("%d-speaker data dir, %d estimated sources: permutation-invariant scoring",
+             len(refs), len(infs))
 
 
 # ------------------------------------------------------------------- per-utterance work
@@ -284,6 +358,10 @@ def write_outputs(args, keys: Sequence[str], results, metrics: Sequence[str], sy
     if perms:
         write_table(os.path.join(out, "perm"), perms)
     summary = {m: _json_num(finite_mean(values[m].values())) for m in metrics}
+    t60 = t60_errors(args.inf_scp[0], args.data_dir, keys)
+    if t60:
+        write_table(os.path.join(out, T60_ERR), {k: _fmt(v) for k, v in t60.items()})
+        summary[T60_ERR] = _json_num(float(np.median(list(t60.values()))))
     summary["n_utts"] = len(keys)
     summary["n_failed"] = {m: sum(1 for v in values[m].values() if not math.isfinite(v)) for m in metrics}
     write_json(os.path.join(out, "summary.json"), summary)
@@ -317,6 +395,7 @@ def run(args) -> dict:
     if args.data_dir and not os.path.isdir(args.data_dir):
         raise InputError(f"{args.data_dir}: data directory not found")
     timing = read_timing(args.timing_json) if args.timing_json else {}
+    expand_sources(args)
     ctx, keys = build_context(args)
     metrics = list(ctx["metrics"]) + ([SI_SDRI] if ctx["mix"] is not None else [])
     sys_default, set_default = default_names(args.out_dir)

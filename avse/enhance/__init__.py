@@ -2,8 +2,14 @@
 
 Submodules: :mod:`avse.enhance.nmf` (IS-NMF noise variance), :mod:`avse.enhance.likelihood`
 (observation models and the likelihood step hook), :mod:`avse.enhance.udiffse` (the
-``ENHANCERS`` registry: ``udiffse``, ``udiffse_plus``).
+``ENHANCERS`` registry: ``udiffse``, ``udiffse_plus``); issue C, restoration with the
+same prior: :mod:`~avse.enhance.operators` (linear operators), :mod:`~avse.enhance.measurement`
+(operators in the compressed-STFT world), :mod:`~avse.enhance.guidance` (DPS, projection),
+:mod:`~avse.enhance.buddy` (blind room), :mod:`~avse.enhance.posterior` (the general
+enhancer) and :mod:`~avse.enhance.restoration` (``dps_informed``, ``buddy``, ``separate``,
+``joint``).
 """
 from avse.enhance.udiffse import ENHANCERS, UDiffSE, UDiffSEPlus
+from avse.enhance.restoration import BUDDy, DPSInformed, Joint, Separate  # registers them
 
-__all__ = ["ENHANCERS", "UDiffSE", "UDiffSEPlus"]
+__all__ = ["ENHANCERS", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint"]

@@ -1,0 +1,169 @@
+"""General posterior sampling ``y = A(s_1, ..., s_K) + n`` with the clean-speech prior.
+
+:class:`PosteriorEnhancer` combines
+
+* an operator: a :class:`avse.enhance.measurement.Measurement` built by the subclass from
+  the per-utterance inputs (identity, known RIR, blind room, sum of ``K`` sources);
+* a noise model ``noise``: ``"nmf"`` (IS-NMF variance fitted from the Tweedie estimate
+  every ``mstep_period`` steps, as UDiffSE+), ``"fixed"`` (``noise_var``, compressed
+  normalised power units) or ``"zero"``;
+* one or more guidance strategies ``guidance`` (:mod:`avse.enhance.guidance`):
+  ``"udiffse"`` (closed form; linear diagonal operator only), ``"dps"`` (autograd through
+  the network; ``weighting`` ``"gaussian"`` or ``"norm"``), ``"projection"`` (mixture
+  consistency);
+* optional extra hooks (the room fit of BUDDy).
+
+The ``K`` sources of a posterior sample run as adjacent items of one batch
+``(n_samples * K, F, T)`` through the shared prior. The output is the mean over the
+``n_samples`` samples, ``(F, T)``, or ``(K, F, T)`` with the sources of every sample first
+aligned to those of the first sample (best permutation by correlation).
+
+The registered methods are in :mod:`avse.enhance.restoration`; UDiffSE / UDiffSE+ of
+:mod:`avse.enhance.udiffse` are the special case ``A = I``, NMF noise, closed-form
+guidance (they keep their own, bit-identical code path; see
+``test/enhance/test_udiffse_regression.py``).
+"""
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from avse.diffusion.sampler import PCSampler, randn_like
+from avse.enhance.guidance import DPSGuidance, ProjectionGuidance, TweedieMStep
+from avse.enhance.likelihood import FixedVarianceNoise, GaussianNMFNoise, LikelihoodHook, ZeroNoise
+from avse.enhance.measurement import Measurement
+from avse.enhance.udiffse import _DiffusionEnhancer
+from avse.errors import InputError
+
+GUIDANCE = ("udiffse", "dps", "projection")
+NOISE = ("nmf", "fixed", "zero")
+
+
+def align_sources(S: torch.Tensor) -> torch.Tensor:
+    """Permute the sources of each sample to match sample 0: ``S`` (b, K, F, T) ->
+    same shape, maximising the summed magnitude of normalised inner products."""
+    b, K = S.shape[:2]
+    if K == 1 or b == 1:
+        return S
+    flat = S.reshape(b, K, -1)
+    unit = flat / flat.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    out = [S[0]]
+    perms = list(itertools.permutations(range(K)))
+    for j in range(1, b):
+        corr = (unit[0].conj() @ unit[j].transpose(0, 1)).abs()      # (K ref, K est)
+        best = max(perms, key=lambda p: float(sum(corr[k, p[k]] for k in range(K))))
+        out.append(S[j][list(best)])
+    return torch.stack(out)
+
+
+class PosteriorEnhancer(_DiffusionEnhancer):
+    """See module docstring. Settings beyond :class:`_DiffusionEnhancer`'s:
+
+    ``guidance``: a name or list of names from ``GUIDANCE``; ``noise`` in ``NOISE``;
+    ``noise_var``: variance for ``fixed``; ``mstep_period``: NMF M-step period (steps);
+    DPS: ``zeta`` (``norm`` step), ``weighting``, ``dps_lam``, ``kappa``, ``dps_period``;
+    ``proj_weight``, ``proj_period``, ``proj_start``: projection; ``guidance_start``:
+    fraction of the steps before any guidance starts (0; ``proj_start`` likewise for the
+    projection alone). ``lam``/``lik_period``: the closed-form step.
+    """
+
+    needs = ("frontend",)
+
+    def __init__(self, guidance="dps", noise: str = "zero", noise_var: float = 1e-3,
+                 mstep_period: int = 1, zeta: float = 0.01, weighting: str = "norm",
+                 dps_lam: float = 1.5, kappa: float = 1.0, dps_period: int = 1,
+                 proj_weight: float = 1.0, proj_period: int = 1, proj_start: float = 0.0,
+                 guidance_start: float = 0.0, **kw):
+        super().__init__(**kw)
+        names = [guidance] if isinstance(guidance, str) else list(guidance or [])
+        bad = [g for g in names if g not in GUIDANCE]
+        if not names or bad:
+            raise InputError(f"{type(self).__name__}: guidance must be one or more of {GUIDANCE}, "
+                             f"got {guidance!r}")
+        if noise not in NOISE:
+            raise InputError(f"{type(self).__name__}: noise must be one of {NOISE}, got {noise!r}")
+        if noise == "fixed" and not noise_var > 0:
+            raise InputError(f"{type(self).__name__}: noise_var must be > 0, got {noise_var}")
+        self.guidance, self.noise = names, noise
+        self.noise_var, self.mstep_period = float(noise_var), int(mstep_period)
+        self.zeta, self.weighting, self.dps_lam = float(zeta), weighting, float(dps_lam)
+        self.kappa, self.dps_period = float(kappa), int(dps_period)
+        self.proj_weight, self.proj_period = float(proj_weight), int(proj_period)
+        self.guidance_start, self.proj_start = float(guidance_start), float(proj_start)
+        self.needs_grad = "dps" in names
+
+    # -------------------------------------------------------------- subclass API
+    def _measurement(self, Xn: torch.Tensor, **aux) -> Measurement:
+        """The operator for this utterance (normalised observation ``Xn`` (F, T))."""
+        raise NotImplementedError
+
+    def _extra_hooks(self, obs, Xn, generator) -> list:
+        """Hooks run before the guidance (e.g. the room fit)."""
+        return []
+
+    def _extra_stats(self) -> dict:
+        return {}
+
+    # ------------------------------------------------------------------ pieces
+    def _observation(self, Xn, meas, generator):
+        if self.noise == "nmf":
+            return GaussianNMFNoise.random(Xn, rank=self.nmf_rank, generator=generator,
+                                           n_iter=self.nmf_iters, gamma=self.nmf_gamma,
+                                           measurement=meas)
+        if self.noise == "fixed":
+            return FixedVarianceNoise(self.noise_var, measurement=meas)
+        return ZeroNoise(meas)
+
+    def _hooks(self, obs, meas, Xn, sde) -> list:
+        hooks = []
+        for name in self.guidance:
+            if name == "udiffse":
+                if meas.gain is None:
+                    raise InputError(f"{type(self).__name__}: guidance 'udiffse' needs a linear "
+                                     f"diagonal operator; the {meas.domain!r} operator is not")
+                hooks.append(LikelihoodHook(obs, Xn, lam=self.lam, period=self.lik_period,
+                                            m_step_from_tweedie=self.noise == "nmf"))
+                continue
+            if name == "dps":
+                if self.noise == "nmf" and "udiffse" not in self.guidance:
+                    hooks.append(TweedieMStep(obs, Xn, self.mstep_period, self.guidance_start))
+                hooks.append(DPSGuidance(obs, Xn, zeta=self.zeta, weighting=self.weighting,
+                                         lam=self.dps_lam, kappa=self.kappa,
+                                         period=self.dps_period, start=self.guidance_start))
+            else:
+                hooks.append(ProjectionGuidance(meas, Xn, sde, weight=self.proj_weight,
+                                                period=self.proj_period,
+                                                start=max(self.guidance_start, self.proj_start)))
+        return hooks
+
+    def _start_k(self, Xn, sde, generator) -> torch.Tensor:
+        """``S_T`` (b * K, F, T): the ``init`` mean (``noisy``: the observation, shared by
+        the sources) plus ``sigma(T) z``."""
+        mu, sigma = (float(v) for v in sde.marginal(torch.tensor(sde.T, dtype=torch.float64)))
+        mean = {"noisy": Xn, "scaled": mu * Xn, "prior": torch.zeros_like(Xn)}[self.init]
+        z = randn_like(mean.expand(self.n_samples * self.n_sources, *Xn.shape), generator)
+        return mean + sigma * z
+
+    def _run(self, score_fn, sde, Xn, generator, **aux):
+        meas = self._measurement(Xn, **aux)
+        obs = self._observation(Xn, meas, generator)
+        hooks = self._extra_hooks(obs, Xn, generator) + self._hooks(obs, meas, Xn, sde)
+        sampler = PCSampler(sde, n_steps=self.n_steps, snr=self.snr,
+                            n_corrector=self.n_corrector, grad=self.needs_grad)
+        S = sampler.sample(score_fn, self._start_k(Xn, sde, generator), generator=generator,
+                           hooks=hooks)
+        n_lik = sum(getattr(h, "n_lik", 0) + getattr(h, "n_steps_done", 0) for h in hooks)
+        n_m = sum(getattr(h, "n_mstep", 0) for h in hooks)
+        stats = {"em_iterations": 1, "m_steps": n_m, "lik_steps": n_lik,
+                 "is_divergence": getattr(obs, "last_divergence", None),
+                 "guidance": list(self.guidance), "n_sources": self.n_sources}
+        stats.update(self._extra_stats())
+        return S, stats
+
+    def _output(self, S: torch.Tensor) -> torch.Tensor:
+        """(b * K, F, T) -> (F, T) for K = 1, else (K, F, T) (aligned mean)."""
+        if self.n_sources == 1:
+            return S.mean(0)
+        Z = S.reshape(-1, self.n_sources, *S.shape[1:])
+        return align_sources(Z).mean(0)
