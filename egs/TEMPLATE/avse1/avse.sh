@@ -34,12 +34,15 @@ valid_set=           # clean speech for the validation loss
 test_sets=           # test sets; one with conf/simulate/<name>.yaml is simulated in stage 2
 sim_conf_dir=conf/simulate
 lip_backend=none     # lip extraction backend for video.scp; null: no lips
+lip_conf=            # YAML mapping of lip backend options, e.g. "{mouth_y: 0.8}"
 
 # Training
 train_config=        # YAML of avse.bin.train
 prior_tag=           # experiment name; default: from the train config's name
 train_args=          # extra flags for avse.bin.train
 skip_train=false     # skip stage 4 (use an existing model)
+lip_pretrain_config= # YAML of avse.bin.train_lip_encoder: pretrain an AV prior's lip encoder first
+lip_pretrain_args=   # extra flags for avse.bin.train_lip_encoder
 
 # Inference and scoring
 inference_config=    # one or more YAMLs of avse.bin.enhance (space separated)
@@ -62,7 +65,10 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --inference_sets "<names>" test sets to enhance (default: --test_sets)
   --train_args/--inference_args "flags"   extra flags (every YAML key is a flag)
   --skip_train bool         reuse an existing model
-  --lip_backend NAME|null   lip extraction for video.scp
+  --lip_pretrain_config YAML  synchrony-pretrain the lip encoder of an AV prior in stage 4
+  --lip_pretrain_args "flags" extra flags for avse.bin.train_lip_encoder
+  --lip_backend NAME|null   lip extraction for video.scp (none, haar, box)
+  --lip_conf "{...}"        lip backend options (YAML mapping)
   --local_data_opts "..."   options of local/data.sh
 EOF2
 )
@@ -111,7 +117,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
         out=${dumpdir}/raw/${dset}
         run_jobs dump "${nj}" "data/${dset}/wav.scp" "${out}" "${train_cmd}" -- \
             python -m avse.bin.dump --data_dir "data/${dset}" --out_dir "${out}" --fs "${fs}" \
-                --lip_backend "${lip_backend}"
+                --lip_backend "${lip_backend}" ${lip_conf:+--lip_conf "${lip_conf}"}
     done
 fi
 
@@ -122,11 +128,27 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! "${skip_train}"; then
     launcher=(python)
     [ "${ngpu}" -gt 1 ] && launcher=(torchrun --standalone --nproc_per_node "${ngpu}")
     mkdir -p "${prior_dir}"
+    lip_init=()
+    if [ -n "${lip_pretrain_config}" ]; then
+        lip_dir=${expdir}/$(basename "${lip_pretrain_config}" .yaml)
+        log "Stage 4: lip-encoder synchrony pretraining -> ${lip_dir}"
+        lip_device=cpu
+        [ "${ngpu}" -gt 0 ] && lip_device=cuda
+        mkdir -p "${lip_dir}"
+        ${cuda_cmd} --gpu "$(min "${ngpu}" 1)" --num-threads "${nj}" "${lip_dir}/train.log" \
+            python -m avse.bin.train_lip_encoder --config "${lip_pretrain_config}" \
+                --train_dir "${dumpdir}/raw/${train_set}" \
+                ${valid_set:+--valid_dir "${dumpdir}/raw/${valid_set}"} \
+                --out_dir "${lip_dir}" --seed "${seed}" --device "${lip_device}" --progress false \
+                ${lip_pretrain_args}
+        lip_init=(--lip_encoder_init "${lip_dir}/lip_encoder.pt")
+    fi
     ${cuda_cmd} --gpu "${ngpu}" --num-threads "${nj}" "${prior_dir}/train.log" \
         "${launcher[@]}" -m avse.bin.train --config "${train_config}" \
             --train_dir "${dumpdir}/raw/${train_set}" \
             ${valid_set:+--valid_dir "${dumpdir}/raw/${valid_set}"} \
-            --out_dir "${prior_dir}" --ngpu "${ngpu}" --seed "${seed}" --resume true ${train_args}
+            --out_dir "${prior_dir}" --ngpu "${ngpu}" --seed "${seed}" --resume true \
+            ${lip_init[@]+"${lip_init[@]}"} ${train_args}
 fi
 
 # inference tags: one per config
