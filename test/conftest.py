@@ -44,3 +44,14 @@ def venv_env():
     env["AVSE_PYTHON"] = sys.executable
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (small tensors; stable timings and results)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -16,3 +16,24 @@ def speechlike(seconds: float = 1.0, fs: int = 16000, f0: float = 140.0, seed: i
     env = np.clip(np.sin(2 * np.pi * 3.0 * t + rng.uniform(0, 6)), 0, None) ** 0.5
     x = x * env + 0.003 * rng.standard_normal(t.size)
     return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def recipe_copy(recipe: str, dst: str) -> str:
+    """A recipe dir ``dst`` whose files link to those of ``recipe`` (``egs/<corpus>/avse1``):
+    run there, its outputs (data, dump, exp, RESULTS.md) land in ``dst``."""
+    os.makedirs(dst, exist_ok=True)
+    for name in os.listdir(recipe):
+        if name not in ("data", "dump", "exp", "downloads", "RESULTS.md"):
+            os.symlink(os.path.realpath(os.path.join(recipe, name)), os.path.join(dst, name))
+    return dst
+
+
+def run_recipe(d: str, args, env: dict, check: bool = True, timeout: int = 900):
+    """``./run.sh ARGS`` in recipe dir ``d``; with ``check``, a failure raises with the
+    end of its stderr."""
+    import subprocess
+
+    r = subprocess.run(["./run.sh", *args], cwd=d, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"run.sh {args} failed ({r.returncode}):\n{r.stderr[-4000:]}")
+    return r

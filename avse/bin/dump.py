@@ -35,7 +35,7 @@ from avse.io.scp import read_table, write_table
 from avse.lips import LIP_BACKENDS, LIP_FPS
 from avse.lips.backends import fit_to_audio
 from avse.lips.extract import FACE_TABLE, extract_lips, lip_name, parse_face_xy, save_lips
-from avse.utils.config import add_job_args, save_config, str2bool, to_dict, yaml_value
+from avse.utils.config import add_job_args, save_config, to_dict, yaml_value
 from avse.utils.fileio import is_done
 
 log = logging.getLogger("avse.dump")
@@ -57,9 +57,6 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lip_conf", type=yaml_value, default={}, help="backend options (mapping)")
     p.add_argument("--max_av_mismatch", type=float, default=0.5,
                    help="seconds of audio/video length difference tolerated (padded/trimmed)")
-    p.add_argument("--merge", type=str2bool, default=False)
-    p.add_argument("--on_error", default="fail", choices=["fail", "skip"])
-    p.add_argument("--verbose", type=int, default=1)
     add_job_args(p)
     return p
 

@@ -84,9 +84,6 @@ def get_parser() -> argparse.ArgumentParser:
                         "(after --lip_degrade); replaces --lip_rel_source")
     p.add_argument("--lip_degrade", default="none",
                    help="test degradation of the lips: none, missing50, occlude, shift3 (missing<P>, shift<N>)")
-    p.add_argument("--merge", type=str2bool, default=False)
-    p.add_argument("--on_error", default="fail", choices=["fail", "skip"])
-    p.add_argument("--verbose", type=int, default=1)
     add_job_args(p)
     return p
 

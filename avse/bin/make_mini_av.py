@@ -26,7 +26,7 @@ from avse.data.uttjobs import check_config, collect_rows, run_job, select_keys, 
 from avse.errors import AvseError
 from avse.io.audio import rms, save_audio
 from avse.io.scp import write_table
-from avse.utils.config import add_job_args, save_config, str2bool, to_dict
+from avse.utils.config import add_job_args, save_config, to_dict
 from avse.utils.fileio import atomic_open, is_done, mark_done
 from avse.utils.seeding import stable_hash, utt_rng
 
@@ -43,9 +43,6 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="multiply utterances per speaker")
     p.add_argument("--noise_types", nargs="+", default=None, help="default: every registered type")
     p.add_argument("--list_keys", default=None, help="write the item keys to this file and exit")
-    p.add_argument("--merge", type=str2bool, default=False, help="merge the jobs' outputs into data dirs")
-    p.add_argument("--on_error", default="fail", choices=["fail", "skip"])
-    p.add_argument("--verbose", type=int, default=1)
     add_job_args(p)
     return p
 

@@ -35,7 +35,7 @@ from avse.io.scp import c_sorted, write_table
 from avse.simulate.room import simulate_rirs
 from avse.simulate.whamr import MIXTURES, version, whamr_sources
 from avse.utils.cli import run_main
-from avse.utils.config import add_job_args, none_or, save_config, str2bool, to_dict, yaml_value
+from avse.utils.config import add_job_args, none_or, save_config, to_dict, yaml_value
 from avse.utils.fileio import is_done, mark_done
 from avse.utils.seeding import utt_rng
 
@@ -62,9 +62,6 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--peak", type=float, default=0.9, help="largest absolute sample of any output")
     p.add_argument("--subtype", default="FLOAT", choices=["FLOAT", "PCM_16", "PCM_24"])
     p.add_argument("--list_keys", type=none_or(str), default=None, help="write the mixture keys and exit")
-    p.add_argument("--merge", type=str2bool, default=False, help="write the data dirs from the jobs' rows")
-    p.add_argument("--on_error", default="fail", choices=["fail", "skip"])
-    p.add_argument("--verbose", type=int, default=1)
     add_job_args(p)
     return p
 

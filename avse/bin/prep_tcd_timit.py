@@ -53,11 +53,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset_per_speaker", type=int, default=10, help="utterances per test speaker in test_sub")
     p.add_argument("--fs", type=int, default=16000, help="sample rate of the written audio (Hz)")
     p.add_argument("--list_keys", type=none_or(str), default=None, help="write the clip keys and exit")
-    p.add_argument("--merge", type=str2bool, default=False, help="write the data dirs from the jobs' rows")
     p.add_argument("--tests", type=str2bool, default=False,
                    help="write test_sub, test_ntcd (--ntcd_dir) and noise_demand (--demand_dir), then exit")
-    p.add_argument("--on_error", default="fail", choices=["fail", "skip"])
-    p.add_argument("--verbose", type=int, default=1)
     add_job_args(p)
     return p
 

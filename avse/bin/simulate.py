@@ -56,7 +56,7 @@ from avse.io.audio import load_audio, save_audio
 from avse.io.scp import c_sorted, check_key, read_table
 from avse.simulate.mix import mix_utterance
 from avse.simulate.room import room_config, sample_room, simulate_rirs
-from avse.utils.config import add_job_args, none_or, save_config, str2bool, to_dict, yaml_value
+from avse.utils.config import add_job_args, none_or, save_config, to_dict, yaml_value
 from avse.utils.fileio import atomic_open, atomic_path, is_done
 from avse.utils.seeding import utt_rng
 
@@ -91,9 +91,6 @@ def get_parser() -> argparse.ArgumentParser:
                    help="crossfade (s) where a short noise is looped")
     p.add_argument("--list_keys", type=none_or(str), default=None,
                    help="write the output keys (sorted) to this file and exit")
-    p.add_argument("--merge", type=str2bool, default=False, help="merge the jobs' results into out_dir")
-    p.add_argument("--on_error", default="fail", choices=["fail", "skip"])
-    p.add_argument("--verbose", type=int, default=1)
     add_job_args(p)
     return p
 

@@ -146,6 +146,11 @@ def add_job_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job", type=int, default=1, help="job index (1-based), for logs and fragments")
     parser.add_argument("--seed", type=int, default=0, help="global random seed")
     parser.add_argument("--progress", type=str2bool, default=True, help="show a progress bar")
+    parser.add_argument("--merge", type=str2bool, default=False,
+                        help="merge the jobs' rows into the output data dir (after all jobs)")
+    parser.add_argument("--on_error", default="fail", choices=["fail", "skip"],
+                        help="an utterance with bad input stops the job (fail) or is listed and left out (skip)")
+    parser.add_argument("--verbose", type=int, default=1, help="log level: 0 warnings, 1 info, 2 debug")
 
 
 def flatten(d: Dict[str, Any], prefix: str = "") -> List[str]:

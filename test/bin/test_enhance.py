@@ -18,12 +18,7 @@ from testutils import speechlike
 FAST = {"n_steps": 4, "n_em": 2, "n_samples": 2, "lik_period": 2, "nmf_rank": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 @pytest.fixture(scope="module")

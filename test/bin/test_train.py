@@ -29,12 +29,7 @@ def _dir(tmp_path, name, lens):
     return str(d)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def test_train_cli_writes_everything(tmp_path, capfd):

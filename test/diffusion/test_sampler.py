@@ -8,13 +8,7 @@ from avse.diffusion.sampler import PCSampler, StepState, gaussian_score, sample
 from avse.diffusion.sde import OUVE
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids oversubscription on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def _problem(seed=0, F=8, T=4):

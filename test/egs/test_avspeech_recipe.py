@@ -10,24 +10,9 @@ import numpy as np
 import pytest
 
 from fake_corpora import make_avspeech
-from testutils import REPO
+from testutils import REPO, recipe_copy, run_recipe
 
 RECIPE = os.path.join(REPO, "egs", "avspeech", "avse1")
-
-
-def recipe_copy(dst):
-    os.makedirs(dst)
-    for name in os.listdir(RECIPE):
-        if name not in ("data", "dump", "exp", "RESULTS.md"):
-            os.symlink(os.path.realpath(os.path.join(RECIPE, name)), os.path.join(dst, name))
-    return dst
-
-
-def run(d, args, env, check=True):
-    r = subprocess.run(["./run.sh", *args], cwd=d, env=env, capture_output=True, text=True, timeout=600)
-    if check and r.returncode != 0:
-        raise AssertionError(f"run.sh {args} failed ({r.returncode}):\n{r.stderr[-4000:]}")
-    return r
 
 
 def base_env(**paths):
@@ -45,8 +30,8 @@ def recipe(tmp_path_factory):
     root = tmp_path_factory.mktemp("avspeech")
     names = make_avspeech(str(root))
     env = base_env(AVSPEECH=str(root), AVSPEECH_CLIPS=str(root / "clips"))
-    d = recipe_copy(str(root / "avse1"))
-    r = run(d, ["--stage", "1", "--stop_stage", "3", "--nj", "1", "--local_data_opts", "--nj 2 --valid_permille 400 --noise_seconds 2"], env)
+    d = recipe_copy(RECIPE, str(root / "avse1"))
+    r = run_recipe(d, ["--stage", "1", "--stop_stage", "3", "--nj", "1", "--local_data_opts", "--nj 2 --valid_permille 400 --noise_seconds 2"], env)
     return d, env, names, r
 
 
@@ -79,8 +64,8 @@ def test_dump_carries_lips_and_face_centres(recipe):
 
 def test_missing_db_paths_are_named(recipe, tmp_path):
     d, env, _, _ = recipe
-    fresh = recipe_copy(str(tmp_path / "avse1"))
-    r = run(fresh, ["--stage", "1", "--stop_stage", "1"], base_env(), check=False)
+    fresh = recipe_copy(RECIPE, str(tmp_path / "avse1"))
+    r = run_recipe(fresh, ["--stage", "1", "--stop_stage", "1"], base_env(), check=False)
     assert r.returncode != 0 and "set AVSPEECH in db.sh" in r.stderr and "avspeech_train.csv" in r.stderr
-    r = run(fresh, ["--stage", "1", "--stop_stage", "1"], base_env(AVSPEECH=env["AVSPEECH"]), check=False)
+    r = run_recipe(fresh, ["--stage", "1", "--stop_stage", "1"], base_env(AVSPEECH=env["AVSPEECH"]), check=False)
     assert r.returncode != 0 and "set AVSPEECH_CLIPS in db.sh" in r.stderr and "%010.6f" in r.stderr

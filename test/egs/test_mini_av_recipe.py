@@ -9,33 +9,16 @@ import numpy as np
 
 import pytest
 
-from testutils import REPO
+from testutils import REPO, recipe_copy, run_recipe
 
 RECIPE = os.path.join(REPO, "egs", "mini_av", "avse1")
 
 
-def make_recipe_copy(dst):
-    """A recipe dir whose files link to the real recipe: outputs land in ``dst``."""
-    os.makedirs(dst, exist_ok=True)
-    for name in os.listdir(RECIPE):
-        if name in ("data", "dump", "exp", "downloads", "RESULTS.md"):
-            continue
-        os.symlink(os.path.realpath(os.path.join(RECIPE, name)), os.path.join(dst, name))
-    return dst
-
-
-def run(recipe, args, env, check=True):
-    r = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
-    if check and r.returncode != 0:
-        raise AssertionError(f"run.sh {args} failed ({r.returncode}):\n{r.stderr[-4000:]}")
-    return r
-
-
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
-    d = make_recipe_copy(str(tmp_path_factory.mktemp("mini_av") / "avse1"))
+    d = recipe_copy(RECIPE, str(tmp_path_factory.mktemp("mini_av") / "avse1"))
     env = dict(os.environ, AVSE_PYTHON=sys.executable, MINI_AV=os.path.join(d, "corpus"))
-    run(d, ["--stage", "1", "--stop_stage", "3", "--local_data_opts", "--size tiny --nj 2"], env)
+    run_recipe(d, ["--stage", "1", "--stop_stage", "3", "--local_data_opts", "--size tiny --nj 2"], env)
     return d, env
 
 
@@ -65,13 +48,13 @@ def test_stages_1_to_3_make_valid_dirs(recipe):
 
 def test_rerun_skips_finished_work(recipe):
     d, env = recipe
-    r = run(d, ["--stage", "2", "--stop_stage", "3"], env)
+    r = run_recipe(d, ["--stage", "2", "--stop_stage", "3"], env)
     assert r.stderr.count("is complete, skipping") >= 5
 
 
 def test_stage_6_writes_results_with_noisy_rows(recipe):
     d, env = recipe
-    run(d, ["--stage", "6", "--stop_stage", "6"], env)
+    run_recipe(d, ["--stage", "6", "--stop_stage", "6"], env)
     text = open(f"{d}/RESULTS.md").read()
     assert "test_noisy" in text and "test_reverb" in text and "noisy" in text
     summary = f"{d}/exp/noisy/test_noisy/score/summary.json"
@@ -80,13 +63,13 @@ def test_stage_6_writes_results_with_noisy_rows(recipe):
 
 
 def test_stage_before_inputs_fails_clearly(recipe, tmp_path):
-    d = make_recipe_copy(str(tmp_path / "fresh"))
+    d = recipe_copy(RECIPE, str(tmp_path / "fresh"))
     env = dict(recipe[1], MINI_AV=str(tmp_path / "c"))
-    r = run(d, ["--stage", "3", "--stop_stage", "3"], env, check=False)
+    r = run_recipe(d, ["--stage", "3", "--stop_stage", "3"], env, check=False)
     assert r.returncode != 0 and "run stages 1-2 first" in r.stderr
-    r = run(d, ["--stage", "5", "--stop_stage", "5"], env, check=False)
+    r = run_recipe(d, ["--stage", "5", "--stop_stage", "5"], env, check=False)
     assert r.returncode != 0 and "train the prior first" in r.stderr
-    r = run(d, ["--stage", "1", "--bogus_option", "1"], env, check=False)
+    r = run_recipe(d, ["--stage", "1", "--bogus_option", "1"], env, check=False)
     assert r.returncode != 0 and "bogus" in r.stderr
 
 
@@ -101,7 +84,7 @@ def test_stages_4_to_6_train_enhance_and_score(recipe):
     d, env = recipe
     train = "--max_steps 400 --ckpt_interval 200 --valid_interval 200 --log_interval 50"
     infer = "--method_conf.n_steps 8 --method_conf.n_samples 2"  # applies to both configs
-    run(d, ["--stage", "4", "--stop_stage", "6", "--train_args", train, "--inference_args", infer], env)
+    run_recipe(d, ["--stage", "4", "--stop_stage", "6", "--train_args", train, "--inference_args", infer], env)
     prior = f"{d}/exp/train"
     for f in ("model.pt", "config.yaml", "train_log.csv", "loss.png"):
         assert os.path.isfile(f"{prior}/{f}"), f
@@ -119,5 +102,5 @@ def test_stages_4_to_6_train_enhance_and_score(recipe):
     at0 = [k for k in noisy if snr[k] == 0]
     assert at0 and np.mean([enh[k] - noisy[k] for k in at0]) > 0, (enh, noisy)
     # a re-run finds everything done
-    r = run(d, ["--stage", "5", "--stop_stage", "5", "--inference_args", infer], env)
+    r = run_recipe(d, ["--stage", "5", "--stop_stage", "5", "--inference_args", infer], env)
     assert r.stderr.count("is complete") >= 2

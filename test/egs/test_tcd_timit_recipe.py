@@ -9,24 +9,9 @@ import numpy as np
 import pytest
 
 from fake_corpora import TCD_SPEAKERS, TCD_UTTS, make_demand, make_ntcd_timit, make_tcd_lips, make_tcd_timit
-from testutils import REPO
+from testutils import REPO, recipe_copy, run_recipe
 
 RECIPE = os.path.join(REPO, "egs", "tcd_timit", "avse1")
-
-
-def recipe_copy(dst):
-    os.makedirs(dst)
-    for name in os.listdir(RECIPE):
-        if name not in ("data", "dump", "exp", "RESULTS.md"):
-            os.symlink(os.path.realpath(os.path.join(RECIPE, name)), os.path.join(dst, name))
-    return dst
-
-
-def run(d, args, env, check=True):
-    r = subprocess.run(["./run.sh", *args], cwd=d, env=env, capture_output=True, text=True, timeout=600)
-    if check and r.returncode != 0:
-        raise AssertionError(f"run.sh {args} failed ({r.returncode}):\n{r.stderr[-4000:]}")
-    return r
 
 
 def lines(path):
@@ -46,8 +31,8 @@ def full(tmp_path_factory):
     make_ntcd_timit(str(root / "NTCD"), noises=("Babble",))
     make_demand(str(root / "DEMAND"), seconds=2.0)
     env = base_env(TCD_TIMIT=str(root / "TCDTIMIT"), NTCD_TIMIT=str(root / "NTCD"), DEMAND=str(root / "DEMAND"))
-    d = recipe_copy(str(root / "avse1"))
-    r = run(d, ["--stage", "1", "--stop_stage", "3", "--nj", "1", "--local_data_opts", "--nj 2"], env)
+    d = recipe_copy(RECIPE, str(root / "avse1"))
+    r = run_recipe(d, ["--stage", "1", "--stop_stage", "3", "--nj", "1", "--local_data_opts", "--nj 2"], env)
     return d, env, r
 
 
@@ -96,8 +81,8 @@ def test_without_ntcd_and_demand_uses_toolkit_noise_and_mouth_videos(tmp_path):
     make_tcd_timit(str(tmp_path / "T"), with_wav=False)
     make_tcd_lips(str(tmp_path / "L"), [f"{s}_{u}" for s in TCD_SPEAKERS for u in TCD_UTTS])
     env = base_env(TCD_TIMIT=str(tmp_path / "T"), TCD_TIMIT_LIPS=str(tmp_path / "L"))
-    d = recipe_copy(str(tmp_path / "avse1"))
-    r = run(d, ["--stage", "1", "--stop_stage", "2", "--nj", "1",
+    d = recipe_copy(RECIPE, str(tmp_path / "avse1"))
+    r = run_recipe(d, ["--stage", "1", "--stop_stage", "2", "--nj", "1",
                 "--local_data_opts", "--nj 1 --noise_seconds 2 --subset_per_speaker 1"], env)
     assert "--test_sets test_noisy" in r.stderr and "--lip_backend none" in r.stderr
     validate(d, env, "data/test_noisy")
@@ -106,10 +91,10 @@ def test_without_ntcd_and_demand_uses_toolkit_noise_and_mouth_videos(tmp_path):
 
 
 def test_missing_db_path_says_which_variable(tmp_path):
-    d = recipe_copy(str(tmp_path / "avse1"))
-    r = run(d, ["--stage", "1", "--stop_stage", "1"], base_env(), check=False)
+    d = recipe_copy(RECIPE, str(tmp_path / "avse1"))
+    r = run_recipe(d, ["--stage", "1", "--stop_stage", "1"], base_env(), check=False)
     assert r.returncode != 0 and "set TCD_TIMIT in db.sh" in r.stderr and "Clips/straightcam" in r.stderr
-    r = run(d, ["--stage", "1", "--stop_stage", "1"], base_env(TCD_TIMIT=str(tmp_path)), check=False)
+    r = run_recipe(d, ["--stage", "1", "--stop_stage", "1"], base_env(TCD_TIMIT=str(tmp_path)), check=False)
     assert r.returncode != 0 and "has no volunteers/ folder" in r.stderr
 
 

@@ -8,24 +8,9 @@ import pytest
 
 from avse.data.datadir import DataDir
 from fake_corpora import make_reverb_params, make_wham_noise, make_wsj0
-from testutils import REPO
+from testutils import REPO, recipe_copy, run_recipe
 
 RECIPE = os.path.join(REPO, "egs", "whamr", "avse1")
-
-
-def recipe_copy(dst):
-    os.makedirs(dst)
-    for name in os.listdir(RECIPE):
-        if name not in ("data", "dump", "exp", "downloads", "RESULTS.md"):
-            os.symlink(os.path.realpath(os.path.join(RECIPE, name)), os.path.join(dst, name))
-    return dst
-
-
-def run(d, args, env, check=True):
-    r = subprocess.run(["./run.sh", *args], cwd=d, env=env, capture_output=True, text=True, timeout=600)
-    if check and r.returncode != 0:
-        raise AssertionError(f"run.sh {args} failed ({r.returncode}):\n{r.stderr[-4000:]}")
-    return r
 
 
 def base_env(**paths):
@@ -41,8 +26,8 @@ def recipe(tmp_path_factory):
     for s, names in mixes.items():
         make_reverb_params(str(root / "params" / f"reverb_params_{s}.csv"), names)
     env = base_env(WSJ0=str(root / "wsj0_wav"), WHAM_NOISE=str(root / "wham_noise"), WHAMR_PARAMS=str(root / "params"))
-    d = recipe_copy(str(root / "avse1"))
-    run(d, ["--stage", "1", "--stop_stage", "3", "--nj", "1",
+    d = recipe_copy(RECIPE, str(root / "avse1"))
+    run_recipe(d, ["--stage", "1", "--stop_stage", "3", "--nj", "1",
             "--local_data_opts", "--nj 2 --sample_rates [16k] --lengths [min]"], env)
     return d, env, mixes
 
@@ -74,10 +59,10 @@ def test_clean_wsj0_sets_and_dump(recipe):
 
 def test_rerun_is_complete_and_missing_paths_are_named(recipe, tmp_path):
     d, env, _ = recipe
-    r = run(d, ["--stage", "1", "--stop_stage", "1", "--local_data_opts", "--nj 2 --sample_rates [16k] --lengths [min]"], env)
+    r = run_recipe(d, ["--stage", "1", "--stop_stage", "1", "--local_data_opts", "--nj 2 --sample_rates [16k] --lengths [min]"], env)
     assert "is complete, skipping" in r.stderr
-    fresh = recipe_copy(str(tmp_path / "avse1"))
-    r = run(fresh, ["--stage", "1", "--stop_stage", "1"], base_env(WHAM_NOISE=env["WHAM_NOISE"]), check=False)
+    fresh = recipe_copy(RECIPE, str(tmp_path / "avse1"))
+    r = run_recipe(fresh, ["--stage", "1", "--stop_stage", "1"], base_env(WHAM_NOISE=env["WHAM_NOISE"]), check=False)
     assert r.returncode != 0 and "set WSJ0 in db.sh" in r.stderr and "si_tr_s/<spk>/<utt>.wav" in r.stderr
-    r = run(fresh, ["--stage", "1", "--stop_stage", "1"], base_env(WSJ0=env["WSJ0"]), check=False)
+    r = run_recipe(fresh, ["--stage", "1", "--stop_stage", "1"], base_env(WSJ0=env["WSJ0"]), check=False)
     assert r.returncode != 0 and "set WHAM_NOISE in db.sh" in r.stderr and "mix_param_meta" in r.stderr

@@ -14,12 +14,7 @@ from avse.errors import InputError
 FS = 16000
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def _exponential_rir(t60: float, g: torch.Generator, drr_gain: float = 0.05) -> torch.Tensor:

@@ -7,12 +7,7 @@ import torch
 from avse.enhance.nmf import NMF, init_nmf, is_divergence, normalise, update_H, update_W
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def _random_problem(g, dtype):

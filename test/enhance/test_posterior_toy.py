@@ -12,12 +12,7 @@ from avse.enhance.operators import CTFConvolution
 from avse.errors import InputError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def _rel(est, ref):

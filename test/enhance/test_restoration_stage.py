@@ -7,7 +7,6 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 import yaml
 
 from avse.bin import score
@@ -19,12 +18,7 @@ from testutils import speechlike
 FS = 16000
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 @pytest.fixture(scope="module")

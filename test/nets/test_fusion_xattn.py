@@ -5,12 +5,7 @@ import torch
 from avse.nets import FUSIONS, NCSNpp
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def _randomize(module, std=0.5):

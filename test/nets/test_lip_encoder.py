@@ -10,12 +10,7 @@ from avse.train.sync import LipSyncModel, load_lip_encoder_weights, save_lip_enc
 TINY = dict(dim=16, front_channels=4, front_kernel=[3, 3, 3], channels=[8], input_pool=4, tcn_layers=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def test_shapes_normalisation_and_missing_frames():

@@ -24,12 +24,7 @@ AV = ["--lip_encoder", "resnet_tcn", "--lip_encoder_conf", LIP, "--model_conf.fu
 FAST = {"method": "udiffse_plus", "method_conf": {"n_steps": 4, "n_samples": 2, "lik_period": 2, "nmf_rank": 2}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 def _write_av(d, secs, noisy=False):

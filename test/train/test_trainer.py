@@ -20,13 +20,7 @@ SMALL = ["--model_conf", "{preset: tiny, nf: 8, ch_mult: [1, 2, 2]}", "--crop_fr
          "--ckpt_interval", "1000"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: stable timings on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 @pytest.fixture(scope="module")
