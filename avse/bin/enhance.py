@@ -89,17 +89,11 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def make_score_fn(model: torch.nn.Module, device: torch.device, amp: bool, grad: bool = False):
-    """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64``; without gradients
-    unless ``grad`` (for enhancers with ``needs_grad``, e.g. DPS through the network)."""
-    use = amp and device.type == "cuda"
+    """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64`` of an unconditioned
+    model; without gradients unless ``grad`` (enhancers with ``needs_grad``, e.g. DPS)."""
+    from avse.nets.lip_cond import make_cond_score_fn
 
-    def score_fn(x, t):
-        with torch.set_grad_enabled(grad and torch.is_grad_enabled()), \
-                torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use):
-            s = model(x, t)
-        return s.to(torch.complex64) if s.dtype != torch.complex64 else s
-
-    return score_fn
+    return make_cond_score_fn(model, device, amp, cond=None, grad=grad)
 
 
 def load_aux_tables(enhancer, data_dir: str | None, method: str) -> dict:
