@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from avse.corpus import avspeech as avs
 from avse.data.extsort import sort_file
-from avse.data.uttjobs import check_config
+from avse.data.uttjobs import check_config, iter_records
 from avse.errors import InputError, StageError
 from avse.io.audio import save_audio
 from avse.io.av_audio import read_audio_track
@@ -81,27 +81,6 @@ def _log_path(args, job: int) -> str:
     return os.path.join(args.out_dir, "shards", f"rows.{job}.of{args.nj}.jsonl")
 
 
-def read_log(path: str):
-    """Stream the complete records of a shard log (a truncated last line is cut off)."""
-    if not os.path.isfile(path):
-        return
-    good = 0
-    with open(path, "rb") as f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError:
-                break
-            good += len(raw)
-            yield rec
-    if good != os.path.getsize(path):
-        log.warning("%s: dropping an incomplete last record (killed job)", path)
-        with open(path, "r+b") as f:
-            f.truncate(good)
-
-
 def process(row: avs.Row, split: str, args) -> dict:
     """The record of one CSV row: ``status`` ok / missing / failed / bad."""
     if row.error:
@@ -127,7 +106,7 @@ def run_shard(args) -> None:
         raise InputError(f"--job must be in 1..{args.nj}, got {args.job}")
     path = _log_path(args, args.job)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    done = Counter(rec["split"] for rec in read_log(path))
+    done = Counter(rec["split"] for rec in iter_records(path))
     stats = Counter()
     with open(path, "a", encoding="utf-8") as f:
         for split, csv_path in _sets(args):
@@ -148,7 +127,7 @@ def run_shard(args) -> None:
 
 def _records(args):
     for j in range(1, args.nj + 1):
-        yield from read_log(_log_path(args, j))
+        yield from iter_records(_log_path(args, j))
 
 
 def _write_tables(sorted_path: str, out: str, keep=None) -> int:

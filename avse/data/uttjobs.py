@@ -18,7 +18,7 @@ import glob
 import json
 import logging
 import os
-from typing import Callable, Dict, Iterable, List
+from typing import Callable, Dict, Iterable, Iterator, List
 
 from tqdm import tqdm
 
@@ -35,11 +35,11 @@ def _jobs_dir(out_dir: str) -> str:
     return os.path.join(out_dir, ".jobs")
 
 
-def read_rows(path: str) -> Dict[str, Rows]:
-    """Read a rows log, dropping (and truncating away) an incomplete last line."""
-    done: Dict[str, Rows] = {}
+def iter_records(path: str) -> Iterator[dict]:
+    """Stream the JSON records of an append-only log; an incomplete last line (a killed
+    job) is dropped and truncated away once the stream is exhausted."""
     if not os.path.isfile(path):
-        return done
+        return
     good = 0
     with open(path, "rb") as f:
         for raw in f:
@@ -49,13 +49,17 @@ def read_rows(path: str) -> Dict[str, Rows]:
                 rec = json.loads(raw)
             except json.JSONDecodeError:
                 break
-            done[rec["key"]] = rec["rows"]
             good += len(raw)
+            yield rec
     if good != os.path.getsize(path):
         log.warning("%s: dropping an incomplete last record (killed job)", path)
         with open(path, "r+b") as f:
             f.truncate(good)
-    return done
+
+
+def read_rows(path: str) -> Dict[str, Rows]:
+    """Read a rows log ``{key: rows}``, dropping (and truncating away) an incomplete last line."""
+    return {rec["key"]: rec["rows"] for rec in iter_records(path)}
 
 
 def select_keys(all_keys: Iterable[str], key_file: str | None) -> List[str]:

@@ -43,19 +43,13 @@ import torch
 import torch.nn as nn
 
 from avse.errors import InputError
+from avse.utils.config import plain as _plain
 
 CONVENTION = "neg_noise_over_sigma"  # score = o(x_t, t) / sigma_t, o estimates -z
 PRECONDS = ("gaussian", "none")
 _SDE_IGNORED = {"t_eps", "T"}  # do not change the marginal, hence the meaning of the output
 
 
-def _plain(v):
-    """Tuples -> lists, recursively (configs compare equal after a YAML/JSON round trip)."""
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
 
 
 def describe_sde(sde) -> dict:

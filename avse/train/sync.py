@@ -28,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avse.errors import InputError
+from avse.utils.config import plain as _plain
 from avse.utils.fileio import atomic_path
 
 LIP_ENCODER_FORMAT = "avse.lip_encoder"
@@ -131,14 +132,6 @@ def save_lip_encoder(path: str, name: str, encoder: nn.Module, step: int = 0,
            "step": int(step), "train_config": train_config or {}, "valid_accuracy": valid_accuracy}
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-
-
-def _plain(v):
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
 
 
 def load_lip_encoder_weights(encoder: nn.Module, path: str, name: str) -> Dict[str, Any]:

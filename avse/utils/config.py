@@ -138,6 +138,16 @@ def save_config(cfg: argparse.Namespace | Dict[str, Any], out_dir: str, name: st
     return path
 
 
+def plain(v):
+    """Tuples -> lists and keys -> str, recursively: configs compare equal after a YAML or
+    JSON round trip."""
+    if isinstance(v, dict):
+        return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    return v
+
+
 def add_job_args(parser: argparse.ArgumentParser) -> None:
     """Options shared by every per-utterance command run as ``$cmd JOB=1:N``."""
     parser.add_argument("--key_file", default=None,
