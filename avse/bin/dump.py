@@ -28,14 +28,14 @@ import sys
 from avse.utils.cli import run_main
 from avse.corpus.types import n_video_frames
 from avse.data.datadir import AUDIO_TABLE, DataDir
-from avse.data.uttjobs import check_config, merge_jobs, read_rows, run_job, select_keys
+from avse.data.uttjobs import check_config, merge_jobs, read_rows, run_job, select_keys, stage_config
 from avse.errors import SkipUtterance, StageError
 from avse.io.audio import audio_info, load_audio, save_audio
 from avse.io.scp import read_table, write_table
 from avse.lips import LIP_BACKENDS, LIP_FPS
 from avse.lips.backends import fit_to_audio
 from avse.lips.extract import FACE_TABLE, extract_lips, lip_name, parse_face_xy, save_lips
-from avse.utils.config import add_job_args, save_config, to_dict, yaml_value
+from avse.utils.config import add_job_args, save_config, yaml_value
 from avse.utils.fileio import is_done
 
 log = logging.getLogger("avse.dump")
@@ -125,8 +125,7 @@ def run(args) -> None:
         return
     if not os.path.isdir(args.data_dir):
         raise StageError(f"{args.data_dir}: not found; run the data preparation stages first")
-    check_config(args.out_dir, {k: v for k, v in to_dict(args).items()
-                                if k not in ("key_file", "job", "merge", "progress", "verbose")})
+    check_config(args.out_dir, stage_config(args))
     dumper = Dumper(args)
     if args.merge:
         finish(args, dumper)

@@ -53,11 +53,11 @@ import numpy as np
 import torch
 
 from avse.utils.cli import run_main
-from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys
+from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys, stage_config
 from avse.errors import InputError, StageError
 from avse.io.audio import load_audio, save_audio
 from avse.io.scp import read_table
-from avse.utils.config import add_job_args, none_or, save_config, str2bool, to_dict, yaml_value
+from avse.utils.config import add_job_args, none_or, save_config, str2bool, yaml_value
 from avse.utils.fileio import is_done, write_json
 from avse.utils.seeding import stable_hash
 
@@ -266,8 +266,7 @@ def run(args) -> None:
         log.info("%s is complete; nothing to do", args.out_dir)
         return
     wavs, u2s = input_tables(args)
-    check_config(args.out_dir, {k: v for k, v in to_dict(args).items()
-                                if k not in ("key_file", "job", "merge", "progress", "verbose", "device")})
+    check_config(args.out_dir, stage_config(args, ignore=("device",)))
     if args.merge:
         finish(args, u2s is not None)
         return

@@ -29,13 +29,13 @@ import time
 
 import numpy as np
 
-from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys
+from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys, stage_config
 from avse.errors import StageError
 from avse.io.scp import read_table
 from avse.lips import LIP_BACKENDS
 from avse.lips.extract import FACE_TABLE, extract_lips, lip_name, parse_face_xy, save_lips
 from avse.utils.cli import run_main
-from avse.utils.config import add_job_args, save_config, to_dict, yaml_value
+from avse.utils.config import add_job_args, save_config, yaml_value
 from avse.utils.fileio import is_done
 
 log = logging.getLogger("avse.extract_lips")
@@ -87,8 +87,7 @@ def run(args) -> None:
         return
     if not os.path.isdir(args.data_dir):
         raise StageError(f"{args.data_dir}: not found; run the data preparation stages first")
-    check_config(args.out_dir, {k: v for k, v in to_dict(args).items()
-                                if k not in ("key_file", "job", "merge", "progress", "verbose", "montage")})
+    check_config(args.out_dir, stage_config(args, ignore=("montage",)))
     ex = Extractor(args)
     if args.merge:
         finish(args)

@@ -21,11 +21,11 @@ import numpy as np
 
 from avse.corpus.noise import NOISE_DESCRIPTIONS, NOISES, make_noise
 from avse.data.datadir import DataDir
-from avse.data.uttjobs import check_config, merge_jobs, run_job
+from avse.data.uttjobs import check_config, merge_jobs, run_job, stage_config
 from avse.errors import InputError
 from avse.io.audio import load_audio, rms, save_audio
 from avse.utils.cli import run_main
-from avse.utils.config import none_or, str2bool, to_dict, yaml_value
+from avse.utils.config import none_or, str2bool, yaml_value
 from avse.utils.fileio import is_done
 from avse.utils.seeding import utt_rng
 
@@ -78,7 +78,7 @@ def run(args) -> None:
                              "(speech of talkers held apart from the test speakers)")
         wav = DataDir(args.speech_dir).table("wav.scp")
         pool = [load_audio(wav[k], args.fs, utt=k)[0] for k in list(wav)[:args.max_speech]]
-    check_config(args.out_dir, {k: v for k, v in to_dict(args).items() if k not in ("progress", "verbose")})
+    check_config(args.out_dir, stage_config(args))
     wav_dir = os.path.abspath(args.wav_dir)
     keys = [f"{t}_{i + 1}" for t in types for i in range(args.per_type)]
 

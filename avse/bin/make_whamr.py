@@ -28,19 +28,20 @@ import os
 import sys
 
 from avse.corpus import whamr
-from avse.data.uttjobs import check_config, collect_rows, run_job, select_keys, write_data_dir
+from avse.data.uttjobs import check_config, collect_rows, run_job, select_keys, stage_config, write_data_dir
 from avse.errors import InputError, StageError
 from avse.io.audio import audio_info, load_audio, save_audio
 from avse.io.scp import c_sorted, write_table
 from avse.simulate.room import simulate_rirs
 from avse.simulate.whamr import MIXTURES, version, whamr_sources
 from avse.utils.cli import run_main
-from avse.utils.config import add_job_args, none_or, save_config, to_dict, yaml_value
+from avse.utils.config import add_job_args, none_or, save_config, yaml_value
 from avse.utils.fileio import is_done, mark_done
 from avse.utils.seeding import utt_rng
 
 log = logging.getLogger("avse.make_whamr")
-JOB_ONLY = ("key_file", "job", "merge", "progress", "verbose", "list_keys", "on_error", "data_dir")
+#: options besides the job options that do not change the outputs
+NOT_CONFIG = ("list_keys", "on_error", "data_dir")
 RATES = {"8k": 8000, "16k": 16000}
 
 
@@ -176,7 +177,7 @@ def merge(maker: Maker) -> None:
     write_clean_dirs(maker, a.data_dir)
     if skipped:
         write_table(os.path.join(a.data_dir, "whamr_skipped"), skipped)
-    save_config({k: v for k, v in to_dict(a).items() if k not in JOB_ONLY}, a.out_dir)
+    save_config(stage_config(a, ignore=NOT_CONFIG), a.out_dir)
     mark_done(a.out_dir, {"mixtures": len(rows), "skipped": len(skipped)})
 
 
@@ -189,7 +190,7 @@ def run(args) -> None:
         write_table(args.list_keys, {k: k.split("/")[0] for k in maker.keys})
         log.info("%d mixtures listed in %s", len(maker.keys), args.list_keys)
         return
-    check_config(args.out_dir, {k: v for k, v in to_dict(args).items() if k not in JOB_ONLY})
+    check_config(args.out_dir, stage_config(args, ignore=NOT_CONFIG))
     if args.merge:
         merge(maker)
         return

@@ -33,18 +33,17 @@ from tqdm import tqdm
 
 from avse.corpus import avspeech as avs
 from avse.data.extsort import sort_file
-from avse.data.uttjobs import check_config, iter_records
+from avse.data.uttjobs import check_config, iter_records, stage_config
 from avse.errors import InputError, StageError
 from avse.io.audio import save_audio
 from avse.io.av_audio import read_audio_track
 from avse.utils.cli import run_main
-from avse.utils.config import none_or, save_config, str2bool, to_dict
+from avse.utils.config import none_or, save_config, str2bool
 from avse.utils.fileio import is_done, mark_done, write_json
 from avse.utils.seeding import stable_hash
 
 log = logging.getLogger("avse.prep_avspeech")
 TABLES = ("wav.scp", "video.scp", "utt2spk", "utt2face", "utt2dur")
-JOB_ONLY = ("job", "merge", "progress", "verbose", "chunk_lines", "data_dir", "test_subset")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -234,7 +233,7 @@ def run(args) -> None:
     if not os.path.isdir(args.clips_dir):
         raise InputError(f"AVSPEECH_CLIPS={args.clips_dir}: not a folder; expected {avs.CLIPS_LAYOUT}")
     _sets(args)
-    check_config(args.out_dir, {k: v for k, v in to_dict(args).items() if k not in JOB_ONLY})
+    check_config(args.out_dir, stage_config(args, ignore=("chunk_lines", "data_dir", "test_subset")))
     if args.merge:
         merge(args)
     else:

@@ -50,20 +50,21 @@ import numpy as np
 
 from avse.utils.cli import run_main
 from avse.data.datadir import DataDir
-from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys
+from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys, stage_config
 from avse.errors import InputError, StageError
 from avse.io.audio import load_audio, save_audio
 from avse.io.scp import c_sorted, check_key, read_table
 from avse.simulate.mix import mix_utterance
 from avse.simulate.room import room_config, sample_room, simulate_rirs
-from avse.utils.config import add_job_args, none_or, save_config, to_dict, yaml_value
+from avse.utils.config import add_job_args, none_or, save_config, yaml_value
 from avse.utils.fileio import atomic_open, atomic_path, is_done
 from avse.utils.seeding import utt_rng
 
 log = logging.getLogger("avse.simulate")
+#: options besides the job options that do not change the outputs
+NOT_CONFIG = ("list_keys",)
 
 COPIED_TABLES = ("text", "video.scp", "utt2phones", "utt2face")  # utt2face: face centre for lip backends
-JOB_ONLY = ("key_file", "job", "merge", "progress", "verbose", "list_keys")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -316,10 +317,6 @@ def write_keys(path: str, keys: List[str]) -> None:
         f.writelines(k + "\n" for k in c_sorted(keys))
 
 
-def stage_config(args) -> dict:
-    return {k: v for k, v in to_dict(args).items() if k not in JOB_ONLY}
-
-
 def simulate(args) -> None:
     """Run the stage for parsed ``args`` (raises :class:`AvseError`)."""
     if args.list_keys:
@@ -333,7 +330,7 @@ def simulate(args) -> None:
         log.info("%s is complete; nothing to do", args.out_dir)
         return
     sim = Simulator(args)
-    check_config(args.out_dir, stage_config(args))
+    check_config(args.out_dir, stage_config(args, ignore=NOT_CONFIG))
     if args.merge:
         finish(args, sim)
         return
@@ -352,9 +349,9 @@ def finish(args, sim: Simulator) -> None:
     if missing:
         raise StageError(f"{args.out_dir}: {len(missing)} of {len(sim.keys)} utterances were not simulated, "
                          f"e.g. {missing[:3]}; run the jobs again (finished ones are skipped)")
-    save_config(stage_config(args), args.out_dir)
+    save_config(stage_config(args, ignore=NOT_CONFIG), args.out_dir)
     extra = {"noise_desc": sim.noise_desc} if sim.noise_desc else None
-    merge_jobs(args.out_dir, extra=extra, info=stage_config(args))
+    merge_jobs(args.out_dir, extra=extra, info=stage_config(args, ignore=NOT_CONFIG))
 
 
 def main(argv=None) -> int:

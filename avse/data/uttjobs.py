@@ -183,6 +183,19 @@ def merge_jobs(out_dir: str, extra: Dict[str, Dict[str, str]] | None = None,
     return tables
 
 
+#: options that only steer a job (:func:`avse.utils.config.add_job_args`), not its outputs
+JOB_OPTIONS = ("key_file", "job", "merge", "progress", "verbose")
+
+
+def stage_config(args, ignore: Iterable[str] = ()) -> dict:
+    """The options of parsed ``args`` that define a stage's outputs, for
+    :func:`check_config`: all but :data:`JOB_OPTIONS` and ``ignore``."""
+    from avse.utils.config import to_dict
+
+    skip = set(JOB_OPTIONS) | set(ignore)
+    return {k: v for k, v in to_dict(args).items() if k not in skip}
+
+
 def check_config(out_dir: str, config: dict) -> None:
     """Record ``config`` for ``out_dir``; refuse to mix outputs of different configs.
 
