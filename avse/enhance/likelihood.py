@@ -230,9 +230,10 @@ class LikelihoodHook:
 
     Active on steps ``i`` with ``(i + 1) % period == 0`` (so with N = 30, period 2:
     steps 1, 3, ..., 29, the last included); nothing happens if ``enabled`` is false.
-    With ``m_step_from_tweedie`` (UDiffSE+), each active step first runs the M-step
-    of ``obs`` on the Tweedie estimate ``state.x0_hat`` (no extra network call), then
-    the likelihood step with the updated variance. Counters: ``n_lik``, ``n_mstep``.
+    With ``m_step_from_tweedie`` (UDiffSE+), each active step from step ``mstep_from``
+    on (0-based; default 0: all) first runs the M-step of ``obs`` on the Tweedie
+    estimate ``state.x0_hat`` (no extra network call), then the likelihood step with the
+    updated variance. Counters: ``n_lik``, ``n_mstep``.
 
     ``moments``: optional ``f(state) -> (mean0, jac, var0)``, a Gaussian approximation
     of ``p(S0 | S_t = state.x)`` used instead of UDiffSE's (see
@@ -242,7 +243,7 @@ class LikelihoodHook:
 
     def __init__(self, obs: GaussianObservation, X: torch.Tensor, lam: float = 1.5,
                  period: int = 2, enabled: bool = True, m_step_from_tweedie: bool = False,
-                 moments=None, integrator: str = "euler"):
+                 moments=None, integrator: str = "euler", mstep_from: int = 0):
         if int(period) < 1:
             raise ValueError(f"likelihood period must be >= 1, got {period}")
         if integrator not in INTEGRATORS:
@@ -251,6 +252,7 @@ class LikelihoodHook:
         self.obs, self.X, self.lam = obs, X, float(lam)
         self.period, self.enabled = int(period), bool(enabled)
         self.m_step_from_tweedie = bool(m_step_from_tweedie)
+        self.mstep_from = int(mstep_from)
         self.moments = moments
         self.n_lik = self.n_mstep = 0
 
@@ -260,7 +262,7 @@ class LikelihoodHook:
     def __call__(self, state: StepState) -> torch.Tensor | None:
         if not self.active(state.i):
             return None
-        if self.m_step_from_tweedie:
+        if self.m_step_from_tweedie and state.i >= self.mstep_from:
             self.obs.m_step(self.X, state.x0_hat)
             self.n_mstep += 1
         self.n_lik += 1

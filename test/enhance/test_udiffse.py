@@ -144,6 +144,12 @@ def test_enhancer_options_change_calls_and_any_length_works():
     enh = ENHANCERS.build("udiffse_plus", n_steps=12, lik_period=3, init="scaled")
     enh(score, sde, X)
     assert enh.last_stats["nfe"] == 24 and enh.last_stats["m_steps"] == 4
+    # nmf_start 0.5: M-steps only on the active steps i >= 6 (i = 8, 11); likelihood on all 4
+    enh = ENHANCERS.build("udiffse_plus", n_steps=12, lik_period=3, nmf_start=0.5)
+    enh(score, sde, X)
+    assert enh.last_stats["m_steps"] == 2 and enh.last_stats["lik_steps"] == 4
+    with pytest.raises(InputError, match="nmf_start"):
+        ENHANCERS.build("udiffse_plus", nmf_start=1.0)
 
 
 def test_silent_input_passthrough():
