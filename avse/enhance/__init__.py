@@ -6,10 +6,11 @@ Submodules: :mod:`avse.enhance.nmf` (IS-NMF noise variance), :mod:`avse.enhance.
 same prior: :mod:`~avse.enhance.operators` (linear operators), :mod:`~avse.enhance.measurement`
 (operators in the compressed-STFT world), :mod:`~avse.enhance.guidance` (DPS, projection),
 :mod:`~avse.enhance.buddy` (blind room), :mod:`~avse.enhance.posterior` (the general
-enhancer) and :mod:`~avse.enhance.restoration` (``dps_informed``, ``buddy``, ``separate``,
-``joint``).
+enhancer), :mod:`~avse.enhance.restoration` (``dps_informed``, ``buddy``, ``separate``,
+``joint``) and :mod:`~avse.enhance.cascade` (``cascade``: methods in sequence).
 """
 from avse.enhance.udiffse import ENHANCERS, UDiffSE, UDiffSEPlus
 from avse.enhance.restoration import BUDDy, DPSInformed, Joint, Separate  # registers them
+from avse.enhance.cascade import Cascade  # registers it
 
-__all__ = ["ENHANCERS", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint"]
+__all__ = ["ENHANCERS", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint", "Cascade"]

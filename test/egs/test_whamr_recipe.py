@@ -66,3 +66,56 @@ def test_rerun_is_complete_and_missing_paths_are_named(recipe, tmp_path):
     assert r.returncode != 0 and "set WSJ0 in db.sh" in r.stderr and "si_tr_s/<spk>/<utt>.wav" in r.stderr
     r = run_recipe(fresh, ["--stage", "1", "--stop_stage", "1"], base_env(WSJ0=env["WSJ0"]), check=False)
     assert r.returncode != 0 and "set WHAM_NOISE in db.sh" in r.stderr and "mix_param_meta" in r.stderr
+
+
+def _shrink(conf):
+    """A recipe config made tiny: few diffusion steps and room updates, one sample."""
+    if isinstance(conf, dict):
+        small = {"n_steps": 2, "room_updates": 1, "n_samples": 1, "n_corrector": 0}
+        return {k: small.get(k, _shrink(v)) if k in small else _shrink(v) for k, v in conf.items()}
+    if isinstance(conf, list):
+        return [_shrink(v) for v in conf]
+    return conf
+
+
+def test_stages_4_to_6_run_each_task_on_its_set(recipe):
+    """The recipe's own CONFIG:SET mapping, with its configs shrunk (a 2-step tiny prior,
+    2 diffusion steps): every task's rows land in RESULTS.md, reverberant sets are scored
+    against the dry sources and two-talker ones with PIT."""
+    import yaml
+
+    d, env, mixes = recipe
+    os.unlink(f"{d}/conf")
+    os.makedirs(f"{d}/conf")
+    for name in os.listdir(f"{RECIPE}/conf"):
+        if name.endswith(".yaml"):
+            with open(f"{RECIPE}/conf/{name}") as f:
+                conf = _shrink(yaml.safe_load(f))
+            if name == "train.yaml":
+                conf.update(model_conf={"preset": "tiny"}, max_steps=2, batch_size=2, crop_frames=32,
+                            use_amp=False, num_workers=0, warmup_steps=0, valid_interval=2, ckpt_interval=2)
+            with open(f"{d}/conf/{name}", "w") as f:
+                yaml.safe_dump(conf, f)
+    run_recipe(d, ["--stage", "4", "--stop_stage", "6", "--ngpu", "0", "--gpu_inference", "false",
+                   "--inference_nj", "1", "--nj", "1"], env)
+    exp = f"{d}/exp/train"
+    done = {(m, s) for m in os.listdir(exp) if m.startswith("enhance_") for s in os.listdir(f"{exp}/{m}")}
+    assert done == {("enhance_udiffse_plus", "tt_mix_single_anechoic_min_16k"),
+                    ("enhance_buddy", "tt_mix_single_reverb_min_16k"),
+                    ("enhance_separate", "tt_mix_clean_anechoic_min_16k"),
+                    ("enhance_joint", "tt_mix_both_reverb_min_16k"),
+                    ("enhance_cascade", "tt_mix_both_reverb_min_16k")}
+    meta = lambda m, s: yaml.safe_load(open(f"{exp}/{m}/{s}/score/meta.json"))  # noqa: E731
+    both = meta("enhance_cascade", "tt_mix_both_reverb_min_16k")
+    assert [os.path.basename(p) for p in both["ref_scp"]] == ["dereverb1.scp", "dereverb2.scp"]
+    assert [os.path.basename(p) for p in meta("enhance_buddy", "tt_mix_single_reverb_min_16k")["ref_scp"]] \
+        == ["dereverb1.scp"]
+    assert [os.path.basename(p) for p in meta("enhance_separate", "tt_mix_clean_anechoic_min_16k")["ref_scp"]] \
+        == ["spk1.scp", "spk2.scp"]
+    for m in ("enhance_buddy", "enhance_cascade"):
+        s = "tt_mix_single_reverb_min_16k" if m == "enhance_buddy" else "tt_mix_both_reverb_min_16k"
+        est = DataDir(f"{exp}/{m}/{s}").table("utt2t60_est")
+        assert sorted(est) == sorted(mixes["tt"]) and all(0.05 <= float(v) <= 2.0 for v in est.values())
+    results = open(f"{d}/RESULTS.md").read()
+    for m in ("enhance_udiffse_plus", "enhance_buddy", "enhance_separate", "enhance_joint", "enhance_cascade"):
+        assert f"| {m} |" in results

@@ -41,3 +41,18 @@ def test_av_enhance_configs_mirror_the_audio_only_ones(name):
     args = parse_args(enhance.get_parser(), ["--config", os.path.join(CONF, name), "--model", "m", "--out_dir", "o"])
     degrade = name[len(f"enhance_av_{method}"):-len(".yaml")].lstrip("_") or "none"
     assert args.lip_degrade == degrade
+
+
+@pytest.mark.parametrize("recipe", ["mini_av", "whamr"])
+def test_cascade_configs_mirror_their_steps(recipe):
+    """enhance_cascade.yaml = enhance_separate.yaml then enhance_buddy.yaml, same settings,
+    so the cascade row compares methods, not tunings."""
+    conf = os.path.join(REPO, "egs", recipe, "avse1", "conf")
+
+    def load(name):
+        with open(os.path.join(conf, name)) as f:
+            return yaml.safe_load(f)
+
+    steps = load("enhance_cascade.yaml")["method_conf"]["steps"]
+    assert [{"method": s["method"], "method_conf": s["method_conf"]} for s in steps] == \
+        [load("enhance_separate.yaml"), load("enhance_buddy.yaml")]

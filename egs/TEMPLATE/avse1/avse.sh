@@ -45,12 +45,15 @@ lip_pretrain_config= # YAML of avse.bin.train_lip_encoder: pretrain an AV prior'
 lip_pretrain_args=   # extra flags for avse.bin.train_lip_encoder
 
 # Inference and scoring
-inference_config=    # one or more YAMLs of avse.bin.enhance (space separated)
+inference_config=    # one or more YAMLs of avse.bin.enhance (space separated); CONFIG:SET1,SET2
+                     # runs that config on those test sets only (default: --inference_sets)
 inference_tag=       # with a single config: its tag (default: the config's name)
 inference_args=      # extra flags for avse.bin.enhance
 inference_model=model.pt
 inference_sets=      # test sets to enhance in stage 5 (default: all --test_sets; stage 6 scores all)
 scoring_metrics="si_sdr pesq_wb pesq_nb pesq_nb_raw estoi"
+score_ref=auto       # reference of stage 6: spk (spk1.scp), dereverb (dereverb1.scp: the dry
+                     # source of a reverberant set) or auto (dereverb1.scp where the set has one)
 
 help_message=$(cat <<EOF2
 Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
@@ -63,6 +66,8 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --dumpdir/--expdir DIR
   --train_config/--inference_config YAML, --inference_tag, --prior_tag
   --inference_sets "<names>" test sets to enhance (default: --test_sets)
+  --inference_config "A.yaml B.yaml:set1,set2"  configs of stage 5 (B only on set1, set2)
+  --score_ref auto|spk|dereverb  scoring reference (auto: dereverb1.scp where present)
   --train_args/--inference_args "flags"   extra flags (every YAML key is a flag)
   --skip_train bool         reuse an existing model
   --lip_pretrain_config YAML  synchrony-pretrain the lip encoder of an AV prior in stage 4
@@ -151,9 +156,13 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! "${skip_train}"; then
             ${lip_init[@]+"${lip_init[@]}"} ${train_args}
 fi
 
-# inference tags: one per config
-tags=()
-for c in ${inference_config}; do tags+=("$(basename "${c}" .yaml)"); done
+# inference configs, their tags and test sets: CONFIG or CONFIG:SET1,SET2
+configs=(); tags=(); config_sets=()
+for c in ${inference_config}; do
+    sets=${inference_sets:-${test_sets}}
+    if [[ "${c}" == *:* ]]; then sets=${c#*:}; sets=${sets//,/ }; c=${c%%:*}; fi
+    configs+=("${c}"); tags+=("$(basename "${c}" .yaml)"); config_sets+=("${sets}")
+done
 if [ -n "${inference_tag}" ]; then
     [ ${#tags[@]} -eq 1 ] || { log "--inference_tag needs exactly one --inference_config"; exit 2; }
     tags=("${inference_tag}")
@@ -165,10 +174,10 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
     [ -n "${inference_config}" ] || { log "--inference_config is required"; exit 2; }
     device=cpu; gpu=0
     "${gpu_inference}" && { device=cuda; gpu=1; }
-    i=0
-    for c in ${inference_config}; do
-        tag=${tags[$i]}; i=$((i + 1))
-        for dset in ${inference_sets:-${test_sets}}; do
+    for i in "${!configs[@]}"; do
+        c=${configs[$i]}; tag=${tags[$i]}
+        need "${c}" "inference config"
+        for dset in ${config_sets[$i]}; do
             data=${dumpdir}/raw/${dset}
             need "${data}/wav.scp" "run stage 3 first"
             out=${prior_dir}/${tag}/${dset}
@@ -183,7 +192,14 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
     log "Stage 6: scoring (${scoring_metrics})"
     for dset in ${test_sets}; do
         data=${dumpdir}/raw/${dset}
-        need "${data}/spk1.scp" "scoring needs reference speech (spk1.scp); run stages 2-3"
+        ref=spk1.scp
+        case "${score_ref}" in
+            auto) [ -f "${data}/dereverb1.scp" ] && ref=dereverb1.scp ;;
+            dereverb) ref=dereverb1.scp ;;
+            spk) ;;
+            *) log "--score_ref must be auto, spk or dereverb, got '${score_ref}'"; exit 2 ;;
+        esac
+        need "${data}/${ref}" "scoring needs reference speech (${ref}); run stages 2-3"
         systems=("noisy:${data}/wav.scp:${expdir}/noisy/${dset}")
         for tag in "${tags[@]}"; do
             d=${prior_dir}/${tag}/${dset}
@@ -194,7 +210,7 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
             timing=()
             [ -f "${dir}/timing.json" ] && timing=(--timing_json "${dir}/timing.json")
             ${train_cmd} --num-threads "${nj}" "${dir}/score/log/score.log" \
-                python -m avse.bin.score --ref_scp "${data}/spk1.scp" --inf_scp "${inf}" \
+                python -m avse.bin.score --ref_scp "${data}/${ref}" --inf_scp "${inf}" \
                     --out_dir "${dir}/score" --metrics ${scoring_metrics} --nj "${nj}" \
                     --data_dir "${data}" --system "${name}" --test_set "${dset}" "${timing[@]}"
         done
@@ -209,7 +225,7 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
     log "Stage 7: pack the model"
     need "${prior_dir}/${inference_model}" "train the prior first (stage 4)"
     python -m avse.bin.pack --exp_dir "${prior_dir}" --model "${inference_model}" \
-        --extra ${inference_config} RESULTS.md --out "${prior_dir}/packed.tar.gz"
+        --extra ${configs[@]+"${configs[@]}"} RESULTS.md --out "${prior_dir}/packed.tar.gz"
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
