@@ -5,19 +5,28 @@
 #   ./run.sh --local_data_opts "--size tiny"  # the smallest corpus (CI)
 #   ./run.sh --modality av                    # the lip-conditioned prior (AV-UDiffSE)
 #   ./run.sh --modality av --stage 4 --train_config conf/train_av_xattn.yaml  # fusion comparison
+#   ./run.sh --task restore                   # dereverberation, separation, joint (issue C)
 set -euo pipefail
 
 # --modality ao|av (this script's own option; the rest goes to avse.sh)
-#   ao: audio-only prior (conf/train.yaml) with UDiffSE and UDiffSE+
+#   ao: audio-only prior (conf/train.yaml) with UDiffSE, UDiffSE+ and UDiffSE+ with late
+#       NMF updates
 #   av: lip-conditioned prior (conf/train_av.yaml, lip encoder synchrony-pretrained by
 #       conf/lip_encoder.yaml) with AV-UDiffSE, AV-UDiffSE+ and robustness rows where the
 #       test lips are degraded (50 % of the frames missing, mouth occluded, video 3 frames late)
+# --task denoise|restore (this script's own option)
+#   denoise: test_noisy enhanced by the --modality's methods (the default run)
+#   restore: with the same prior, informed (dps_informed) and blind (buddy) dereverberation
+#       of test_reverb, separation of test_2spk, joint restoration of test_joint (noise +
+#       room + two talkers) and its cascade (separate, then buddy on each source)
 modality=ao
+task=denoise
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --modality) [ $# -ge 2 ] || { echo "--modality needs ao or av" >&2; exit 2; }; modality=$2; shift 2 ;;
-        --modality=*) modality=${1#*=}; shift ;;
+        --modality|--task) [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
+            declare "${1#--}=$2"; shift 2 ;;
+        --modality=*|--task=*) v=${1#--}; declare "${v%%=*}=${v#*=}"; shift ;;
         *) args+=("$1"); shift ;;
     esac
 done
@@ -27,7 +36,7 @@ valid_set=valid
 test_sets="test_noisy test_reverb"
 inference_sets=test_noisy   # test_reverb: noisy-input rows only (dereverberation: issue C)
 train_config=conf/train.yaml
-inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml"
+inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml conf/enhance_udiffse_plus_late_nmf.yaml"
 extra=()
 case "${modality}" in
     ao) ;;
@@ -41,12 +50,23 @@ case "${modality}" in
         ;;
     *) echo "--modality must be ao or av, got '${modality}'" >&2; exit 2 ;;
 esac
+case "${task}" in
+    denoise) ;;
+    restore)
+        test_sets="test_reverb test_2spk test_joint"
+        inference_sets=
+        inference_config="conf/enhance_dps_informed.yaml:test_reverb conf/enhance_buddy.yaml:test_reverb
+            conf/enhance_separate.yaml:test_2spk
+            conf/enhance_joint.yaml:test_joint conf/enhance_cascade.yaml:test_joint"
+        ;;
+    *) echo "--task must be denoise or restore, got '${task}'" >&2; exit 2 ;;
+esac
 
 ./avse.sh \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \
-    --inference_sets "${inference_sets}" \
+    ${inference_sets:+--inference_sets "${inference_sets}"} \
     --train_config "${train_config}" \
     --inference_config "${inference_config}" \
     --lip_backend none \
