@@ -71,6 +71,11 @@ def test_stage_before_inputs_fails_clearly(recipe, tmp_path):
     assert r.returncode != 0 and "train the prior first" in r.stderr
     r = run_recipe(d, ["--stage", "1", "--bogus_option", "1"], env, check=False)
     assert r.returncode != 0 and "bogus" in r.stderr
+    for opt in ("--task", "--modality"):
+        r = run_recipe(d, [opt, "bogus"], env, check=False)
+        assert r.returncode == 2 and f"{opt} must be" in r.stderr
+    r = run_recipe(d, ["--task"], env, check=False)
+    assert r.returncode == 2 and "--task needs a value" in r.stderr
 
 
 def _per_utt(path):

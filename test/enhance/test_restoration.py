@@ -97,6 +97,33 @@ def test_separation_and_joint_return_sources(toy):
     assert S.shape == (2, *toy["X"].shape)
 
 
+def test_separation_with_per_source_oracle_priors_recovers_the_sources():
+    """With a Gaussian prior of each source's own power per bin (source k = batch item k),
+    the mixture likelihood and projection separate two coloured, differently gated noises:
+    the sampler and guidance are sound; with one shared prior the problem is the prior."""
+    fe, N = SpectralFrontEnd(n_fft=126, hop=32), 8000
+
+    def source(seed):
+        g = torch.Generator().manual_seed(seed)
+        env = torch.repeat_interleave(torch.rand(N // 400 + 1, generator=g) ** 3, 400)[:N]
+        k = torch.randn(9, generator=g)
+        x = torch.randn(N, generator=g) * env
+        return torch.nn.functional.conv1d(x[None, None], k[None, None], padding=4)[0, 0]
+
+    s1, s2 = source(1), source(2)
+    X = fe(s1 + s2)
+    scale = float(X.abs().max())
+    var = torch.stack([(fe(s) / scale).abs().pow(2) + 1e-5 for s in (s1, s2)])   # (K, F, T)
+    sde = OUVE()
+    enh = ENHANCERS.build("separate", n_steps=30, guidance=["dps", "projection"], proj_start=0.5)
+    S = enh(gaussian_score(torch.zeros(()), var, sde), sde, X,
+            generator=torch.Generator().manual_seed(0), frontend=fe)
+    est = [fe.inverse(S[k], length=N) for k in range(2)]
+    mix = (_sisdr(s1, s1 + s2) + _sisdr(s2, s1 + s2)) / 2
+    pit = max(_sisdr(s1, est[0]) + _sisdr(s2, est[1]), _sisdr(s1, est[1]) + _sisdr(s2, est[0])) / 2
+    assert pit - mix > 5.0, (pit, mix)                                  # measured 8.4 dB
+
+
 def test_align_sources_undoes_permutations():
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3, 4, 5, dtype=torch.complex64, generator=g)
