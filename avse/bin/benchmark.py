@@ -2,7 +2,8 @@
 
     python -m avse.bin.benchmark [--presets tiny ncsnpp_28m ncsnpp_65m] [--seconds 5] \\
         [--devices cpu cuda] [--dtypes fp32 bf16] [--methods udiffse udiffse_plus] [--repeat 1] \\
-        [--n_steps N] [--extrapolate_cpu ncsnpp_28m ncsnpp_65m] [--calls 2]
+        [--n_steps N] [--extrapolate_cpu ncsnpp_28m ncsnpp_65m] [--calls 2] \\
+        [--configs egs/mini_av/avse1/conf/enhance_udiffse_plus.yaml ...]
 
 A script, not a test: randomly initialised score models (no training), one synthetic
 noisy utterance (harmonic, amplitude-modulated tone + white noise at 5 dB SNR), each
@@ -10,6 +11,9 @@ method with its default configuration (UDiffSE: 5 EM passes of 30 PC steps = 300
 network calls; UDiffSE+: one pass = 60 calls; Nortier et al. ICASSP 2024, Ayilo et al.
 ICASSP 2025), timed end to end (STFT, padding, sampling, NMF, inverse STFT). bf16 is
 ``torch.autocast`` around the network (on CPU too, here). CUDA is skipped when absent.
+``--configs``: enhancement YAML files (``method`` + ``method_conf``, as given to
+``avse.bin.enhance``) timed as further cases, named by their file stem; e.g. a
+recipe's configuration rather than the paper's defaults.
 
 RTF = processing time / audio duration (below 1 is faster than real time).
 Modes in the ``mode`` column:
@@ -30,8 +34,8 @@ import time
 import numpy as np
 import torch
 
-DEFAULT_NFE = {"udiffse": lambda c: c.get("n_em", 5) * c.get("n_steps", 30) * 2,
-               "udiffse_plus": lambda c: c.get("n_steps", 30) * 2}
+DEFAULT_NFE = {"udiffse": lambda c: c.get("n_em", 5) * c.get("n_steps", 30) * (1 + c.get("n_corrector", 1)),
+               "udiffse_plus": lambda c: c.get("n_steps", 30) * (1 + c.get("n_corrector", 1))}
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -40,7 +44,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
-    p.add_argument("--methods", nargs="+", default=["udiffse", "udiffse_plus"])
+    p.add_argument("--methods", nargs="*", default=["udiffse", "udiffse_plus"])
+    p.add_argument("--configs", nargs="*", default=[],
+                   help="enhancement YAML files (method + method_conf) timed as further cases")
     p.add_argument("--repeat", type=int, default=1, help="timed runs (the best is reported)")
     p.add_argument("--n_steps", type=int, default=None, help="reverse steps instead of the default")
     p.add_argument("--extrapolate_cpu", nargs="*", default=["ncsnpp_28m", "ncsnpp_65m"],
@@ -105,7 +111,7 @@ def run_case(model, sde, fe, x, method, conf, dev, dtype, args, extrapolate):
         gen = torch.Generator(device=dev).manual_seed(args.seed + r)
         sync(dev)
         t0 = time.perf_counter()
-        S = enh(score_fn, sde, X, generator=gen)
+        S = enh(score_fn, sde, X, generator=gen, frontend=fe)
         fe.inverse(S, length=len(x))
         sync(dev)
         best = min(best, time.perf_counter() - t0)
@@ -114,6 +120,25 @@ def run_case(model, sde, fe, x, method, conf, dev, dtype, args, extrapolate):
     scale = full_nfe / nfe if nfe and args.n_steps else 1.0
     return dict(nfe=nfe, nfe_s=nfe / best, rtf=rtf, rtf_def=rtf * scale,
                 mode=f"measured@{args.n_steps}" if args.n_steps else "measured")
+
+
+def config_case(path: str, enhancers) -> tuple[str, str, dict]:
+    """``(name, method, conf)`` from an enhancement YAML: the method's defaults updated
+    with the file's ``method_conf``; ``name`` is the file stem."""
+    import os
+
+    import yaml
+
+    from avse.errors import InputError
+
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    method = cfg.get("method")
+    if method is None:
+        raise InputError(f"{path}: no 'method' key")
+    conf = dict(getattr(enhancers.get(method), "DEFAULTS", {}) or {})
+    conf.update(cfg.get("method_conf") or {})
+    return os.path.splitext(os.path.basename(path))[0], method, conf
 
 
 def main(argv=None) -> int:
@@ -127,9 +152,11 @@ def main(argv=None) -> int:
 
     sde, fe = SDES.build("ouve"), SpectralFrontEnd()
     x = noisy_utterance(args.seconds, seed=args.seed)
+    cases = [(m, m, dict(getattr(ENHANCERS.get(m), "DEFAULTS", {}) or {})) for m in args.methods]
+    cases += [config_case(path, ENHANCERS) for path in args.configs]
     devices = [d for d in args.devices if d != "cuda" or torch.cuda.is_available()]
     skipped = sorted(set(args.devices) - set(devices))
-    hdr = f"{'preset':<11} {'params':>7} {'method':<13} {'device':<6} {'dtype':<5} {'NFE':>5} " \
+    hdr = f"{'preset':<11} {'params':>7} {'method':<26} {'device':<6} {'dtype':<5} {'NFE':>5} " \
           f"{'NFE/s':>8} {'RTF':>9} {'RTF@default':>12}  mode"
     print(f"# {args.seconds:.1f} s synthetic noisy utterance, torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads" + (f"; skipped (absent): {skipped}" if skipped else ""))
@@ -142,13 +169,12 @@ def main(argv=None) -> int:
         for dev_name in devices:
             dev = torch.device(dev_name)
             model.to(dev)
-            for method in args.methods:
-                conf = dict(getattr(ENHANCERS.get(method), "DEFAULTS", {}) or {})
+            for name, method, conf in cases:
                 for dtype in args.dtypes:
                     extra = dev.type == "cpu" and preset in (args.extrapolate_cpu or [])
                     r = run_case(model, sde, fe, x, method, conf, dev, dtype, args, extra)
                     note = " (extrapolated)" if r["mode"] != "measured" else ""
-                    print(f"{preset:<11} {n_par:>6.1f}M {method:<13} {dev_name:<6} {dtype:<5} {r['nfe']:>5} "
+                    print(f"{preset:<11} {n_par:>6.1f}M {name:<26} {dev_name:<6} {dtype:<5} {r['nfe']:>5} "
                           f"{r['nfe_s']:>8.2f} {r['rtf']:>9.3f} {r['rtf_def']:>12.3f}  {r['mode']}{note}",
                           flush=True)
         model.cpu()

@@ -158,6 +158,14 @@ class GaussianObservation(ABC):
         """Update the noise parameters from estimates ``S0`` (B, F, T); default: none."""
         return None
 
+    #: whether :meth:`variance` depends on the speech estimate, refreshed by :meth:`track`
+    #: (and by :meth:`m_step`) before every likelihood step of :class:`LikelihoodHook`
+    tracks_speech = False
+
+    def track(self, S0: torch.Tensor) -> None:
+        """Take ``S0`` (B, F, T) (e.g. the Tweedie estimate) as the current speech
+        estimate; default: nothing (the variance does not depend on it)."""
+
 
 class FixedVarianceNoise(GaussianObservation):
     """Known noise variance (NMF disabled): ``var`` a float or real tensor (F, T)."""
@@ -233,7 +241,9 @@ class LikelihoodHook:
     With ``m_step_from_tweedie`` (UDiffSE+), each active step from step ``mstep_from``
     on (0-based; default 0: all) first runs the M-step of ``obs`` on the Tweedie
     estimate ``state.x0_hat`` (no extra network call), then the likelihood step with the
-    updated variance. Counters: ``n_lik``, ``n_mstep``.
+    updated variance; on the other active steps, an observation model whose variance
+    depends on the speech (``obs.tracks_speech``) first tracks the Tweedie estimate.
+    Counters: ``n_lik``, ``n_mstep``.
 
     ``moments``: optional ``f(state) -> (mean0, jac, var0)``, a Gaussian approximation
     of ``p(S0 | S_t = state.x)`` used instead of UDiffSE's (see
@@ -265,6 +275,8 @@ class LikelihoodHook:
         if self.m_step_from_tweedie and state.i >= self.mstep_from:
             self.obs.m_step(self.X, state.x0_hat)
             self.n_mstep += 1
+        elif self.obs.tracks_speech:
+            self.obs.track(state.x0_hat)
         self.n_lik += 1
         if self.moments is None:
             return self.obs.step(state.x, self.X, state.mu, state.sigma, state.g, state.dt,

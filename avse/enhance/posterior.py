@@ -4,9 +4,11 @@
 
 * an operator: a :class:`avse.enhance.measurement.Measurement` built by the subclass from
   the per-utterance inputs (identity, known RIR, blind room, sum of ``K`` sources);
-* a noise model ``noise``: ``"nmf"`` (IS-NMF variance fitted from the Tweedie estimate
-  every ``mstep_period`` steps, as UDiffSE+), ``"fixed"`` (``noise_var``, compressed
-  normalised power units) or ``"zero"``;
+* a noise model ``noise``: ``"nmf"`` (the UDiffSE family's noise model, by default an
+  IS-NMF variance fitted from the Tweedie estimate every ``mstep_period`` steps, as
+  UDiffSE+; ``noise_model``, ``noise_domain``, ``noise_init`` choose others, see
+  :mod:`avse.enhance.noise_models`), ``"fixed"`` (``noise_var``, compressed normalised
+  power units) or ``"zero"``;
 * one or more guidance strategies ``guidance`` (:mod:`avse.enhance.guidance`):
   ``"udiffse"`` (closed form; linear diagonal operator only), ``"dps"`` (autograd through
   the network; ``weighting`` ``"gaussian"`` or ``"norm"``), ``"projection"`` (mixture
@@ -31,7 +33,7 @@ import torch
 
 from avse.diffusion.sampler import PCSampler, randn_like
 from avse.enhance.guidance import DPSGuidance, ProjectionGuidance, TweedieMStep
-from avse.enhance.likelihood import FixedVarianceNoise, GaussianNMFNoise, LikelihoodHook, ZeroNoise
+from avse.enhance.likelihood import FixedVarianceNoise, LikelihoodHook, ZeroNoise
 from avse.enhance.measurement import Measurement
 from avse.enhance.udiffse import _DiffusionEnhancer
 from avse.errors import InputError
@@ -106,11 +108,9 @@ class PosteriorEnhancer(_DiffusionEnhancer):
         return {}
 
     # ------------------------------------------------------------------ pieces
-    def _observation(self, Xn, meas, generator):
-        if self.noise == "nmf":
-            return GaussianNMFNoise.random(Xn, rank=self.nmf_rank, generator=generator,
-                                           n_iter=self.nmf_iters, gamma=self.nmf_gamma,
-                                           measurement=meas)
+    def _observation(self, Xn, meas, generator, frontend=None):
+        if self.noise == "nmf":   # noise_model / noise_domain / noise_init as in UDiffSE
+            return self._noise(Xn, generator, frontend, measurement=meas)
         if self.noise == "fixed":
             return FixedVarianceNoise(self.noise_var, measurement=meas)
         return ZeroNoise(meas)
@@ -147,7 +147,7 @@ class PosteriorEnhancer(_DiffusionEnhancer):
 
     def _run(self, score_fn, sde, Xn, generator, **aux):
         meas = self._measurement(Xn, **aux)
-        obs = self._observation(Xn, meas, generator)
+        obs = self._observation(Xn, meas, generator, aux.get("frontend"))
         hooks = self._extra_hooks(obs, Xn, generator) + self._hooks(obs, meas, Xn, sde)
         sampler = PCSampler(sde, n_steps=self.n_steps, snr=self.snr,
                             n_corrector=self.n_corrector, grad=self.needs_grad)

@@ -18,6 +18,16 @@
   NMF variance came out ~4 dB too high in speech-dominated bins and ~3 dB too low
   elsewhere); until then ``V`` keeps its initial level, ``mean |X|^2``.
 
+Noise model (our options, :mod:`avse.enhance.noise_models`; the defaults are the
+papers'): ``noise_model`` ``nmf`` (rank ``nmf_rank``, M-steps as above) or
+``stationary`` (a per-frequency PSD from a low quantile of the noisy power,
+``psd_quantile`` / ``psd_smooth`` / ``psd_bias``, fixed: the M-steps do nothing);
+``noise_domain`` ``compressed`` (the papers: Gaussian in the compressed domain) or
+``linear`` (Gaussian in the linear STFT domain, its compressed-domain variance derived
+from the running Tweedie speech estimate; needs ``frontend=``); ``noise_init``
+``random`` or ``quantile`` (the NMF starts from the quantile PSD, ``nmf_init_iters``
+IS-NMF rounds).
+
 Interface::
 
     enh = ENHANCERS.build("udiffse", **conf)
@@ -45,7 +55,11 @@ import torch
 
 from avse.diffusion.sampler import CountingScore, PCSampler, ScoreFn, randn_like
 from avse.diffusion.sde import SDE
-from avse.enhance.likelihood import INTEGRATORS, GaussianNMFNoise, LikelihoodHook
+from avse.enhance.likelihood import (INTEGRATORS, FixedVarianceNoise, GaussianNMFNoise,
+                                     GaussianObservation, LikelihoodHook)
+from avse.enhance.nmf import NMF
+from avse.enhance.noise_models import (NOISE_DOMAINS, NOISE_INITS, NOISE_MODELS,
+                                       CompressedDomainNoise, decompress, quantile_psd)
 from avse.errors import InputError
 from avse.utils.registry import Registry
 
@@ -80,13 +94,22 @@ class _DiffusionEnhancer:
                  lam: float = 1.5, lik_period: int = 2, nmf_rank: int = 4,
                  n_samples: int = 4, nmf_iters: int = 1, nmf_gamma: float = 1.0,
                  init: str = "noisy", seed: int = 0, silence: float = 1e-12,
-                 lik_integrator: str = "euler"):
+                 lik_integrator: str = "euler", noise_model: str = "nmf",
+                 noise_domain: str = "compressed", noise_init: str = "random",
+                 psd_quantile: float = 0.1, psd_smooth: int = 5, psd_bias: float = 4.0,
+                 nmf_init_iters: int = 50):
         checks = [(n_steps >= 2, "n_steps >= 2"), (snr >= 0, "snr >= 0"),
                   (n_corrector >= 0, "n_corrector >= 0"), (lam >= 0, "lam >= 0"),
                   (lik_period >= 1, "lik_period >= 1"), (nmf_rank >= 1, "nmf_rank >= 1"),
                   (n_samples >= 1, "n_samples >= 1"), (nmf_iters >= 1, "nmf_iters >= 1"),
                   (0 < nmf_gamma <= 1, "0 < nmf_gamma <= 1"), (init in _INITS, f"init in {_INITS}"),
-                  (lik_integrator in INTEGRATORS, f"lik_integrator in {INTEGRATORS}")]
+                  (lik_integrator in INTEGRATORS, f"lik_integrator in {INTEGRATORS}"),
+                  (noise_model in NOISE_MODELS, f"noise_model in {NOISE_MODELS}"),
+                  (noise_domain in NOISE_DOMAINS, f"noise_domain in {NOISE_DOMAINS}"),
+                  (noise_init in NOISE_INITS, f"noise_init in {NOISE_INITS}"),
+                  (0 <= psd_quantile <= 1, "0 <= psd_quantile <= 1"),
+                  (psd_smooth >= 1, "psd_smooth >= 1"), (psd_bias > 0, "psd_bias > 0"),
+                  (nmf_init_iters >= 0, "nmf_init_iters >= 0")]
         bad = [msg for ok, msg in checks if not ok]
         if bad:
             raise InputError(f"{type(self).__name__}: need {', '.join(bad)}")
@@ -96,6 +119,11 @@ class _DiffusionEnhancer:
         self.nmf_iters, self.nmf_gamma = int(nmf_iters), float(nmf_gamma)
         self.init, self.seed, self.silence = init, int(seed), float(silence)
         self.lik_integrator = lik_integrator
+        self.noise_model, self.noise_domain, self.noise_init = noise_model, noise_domain, noise_init
+        self.psd_conf = dict(q=float(psd_quantile), smooth=int(psd_smooth), bias=float(psd_bias))
+        self.nmf_init_iters = int(nmf_init_iters)
+        if noise_domain == "linear":   # the compression exponent comes from the front-end
+            self.needs = tuple(dict.fromkeys(type(self).needs + ("frontend",)))
         self.last_stats: dict = {}
 
     # -- helpers -------------------------------------------------------------------
@@ -118,9 +146,30 @@ class _DiffusionEnhancer:
         z = randn_like(mean.expand(self.n_samples, *Xn.shape), generator)
         return mean + sigma * z
 
-    def _noise(self, Xn: torch.Tensor, generator) -> GaussianNMFNoise:
-        return GaussianNMFNoise.random(Xn, rank=self.nmf_rank, generator=generator,
-                                       n_iter=self.nmf_iters, gamma=self.nmf_gamma)
+    def _noise(self, Xn: torch.Tensor, generator, frontend=None, measurement=None
+               ) -> GaussianObservation:
+        """The noise model of one utterance (``noise_model`` x ``noise_domain``, see
+        :mod:`avse.enhance.noise_models`); ``frontend`` gives ``alpha`` (linear domain)."""
+        linear = self.noise_domain == "linear"
+        if linear and frontend is None:
+            raise InputError(f"{type(self).__name__}: noise_domain 'linear' needs the front-end "
+                             "(keyword frontend=...) for its compression exponent")
+        Z = decompress(Xn, frontend.alpha) if linear else Xn
+        power = Z.abs().pow(2)
+        if self.noise_model == "stationary" or self.noise_init == "quantile":
+            psd = quantile_psd(power, **self.psd_conf)
+        if self.noise_model == "stationary":
+            if linear:
+                return CompressedDomainNoise(frontend.alpha, psd=psd, measurement=measurement)
+            return FixedVarianceNoise(psd, measurement=measurement)
+        nmf = NMF.random(*Xn.shape[-2:], self.nmf_rank, generator=generator, gamma=self.nmf_gamma,
+                         target_power=float(power.mean()), device=Xn.device, dtype=Xn.real.dtype)
+        if self.noise_init == "quantile":
+            nmf.update(psd.expand(power.shape).contiguous(), self.nmf_init_iters)
+        if linear:
+            return CompressedDomainNoise(frontend.alpha, nmf=nmf, n_iter=self.nmf_iters,
+                                         measurement=measurement)
+        return GaussianNMFNoise(nmf, n_iter=self.nmf_iters, measurement=measurement)
 
     def _sampler(self, sde: SDE) -> PCSampler:
         return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector)
@@ -185,7 +234,7 @@ class UDiffSE(_DiffusionEnhancer):
         self.n_em, self.skip_first = int(n_em), bool(skip_first)
 
     def _run(self, score_fn, sde, Xn, generator, **aux):
-        noise = self._noise(Xn, generator)
+        noise = self._noise(Xn, generator, aux.get("frontend"))
         sampler = self._sampler(sde)
         lik_steps = 0
         for it in range(self.n_em):
@@ -197,7 +246,7 @@ class UDiffSE(_DiffusionEnhancer):
             noise.m_step(Xn, S)
             lik_steps += hook.n_lik
         return S, {"em_iterations": self.n_em, "m_steps": self.n_em, "lik_steps": lik_steps,
-                   "is_divergence": noise.last_divergence}
+                   "is_divergence": getattr(noise, "last_divergence", None)}
 
 
 UDiffSE.DEFAULTS = _defaults(UDiffSE)
@@ -215,14 +264,14 @@ class UDiffSEPlus(_DiffusionEnhancer):
         self.nmf_start = float(nmf_start)
 
     def _run(self, score_fn, sde, Xn, generator, **aux):
-        noise = self._noise(Xn, generator)
+        noise = self._noise(Xn, generator, aux.get("frontend"))
         hook = LikelihoodHook(noise, Xn, lam=self.lam, period=self.lik_period,
                               m_step_from_tweedie=True, integrator=self.lik_integrator,
                               mstep_from=int(round(self.nmf_start * self.n_steps)))
         S = self._sampler(sde).sample(score_fn, self._start(Xn, sde, generator),
                                       generator=generator, hooks=[hook])
         return S, {"em_iterations": 1, "m_steps": hook.n_mstep, "lik_steps": hook.n_lik,
-                   "is_divergence": noise.last_divergence}
+                   "is_divergence": getattr(noise, "last_divergence", None)}
 
 
 UDiffSEPlus.DEFAULTS = _defaults(UDiffSEPlus)

@@ -9,8 +9,8 @@
 set -euo pipefail
 
 # --modality ao|av (this script's own option; the rest goes to avse.sh)
-#   ao: audio-only prior (conf/train.yaml) with UDiffSE, UDiffSE+ and UDiffSE+ with late
-#       NMF updates
+#   ao: audio-only prior (conf/train.yaml) with UDiffSE, UDiffSE+, a faster UDiffSE+
+#       (15 steps, 3 samples) and UDiffSE+ with the paper's compressed-domain NMF noise
 #   av: lip-conditioned prior (conf/train_av.yaml, lip encoder synchrony-pretrained by
 #       conf/lip_encoder.yaml) with AV-UDiffSE, AV-UDiffSE+ and robustness rows where the
 #       test lips are degraded (50 % of the frames missing, mouth occluded, video 3 frames late)
@@ -36,7 +36,8 @@ valid_set=valid
 test_sets="test_noisy test_reverb"
 inference_sets=test_noisy   # test_reverb: noisy-input rows only (dereverberation: issue C)
 train_config=conf/train.yaml
-inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml conf/enhance_udiffse_plus_late_nmf.yaml"
+inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml conf/enhance_udiffse_plus_fast.yaml
+    conf/enhance_udiffse_plus_paper_noise.yaml"
 extra=()
 case "${modality}" in
     ao) ;;
