@@ -24,7 +24,7 @@ from avse.errors import InputError
 _EPS = 1e-12
 
 
-def _powlaw(x: torch.Tensor, p: float, eps: float = _EPS) -> torch.Tensor:
+def powlaw(x: torch.Tensor, p: float, eps: float = _EPS) -> torch.Tensor:
     """``|x|^p * exp(i angle x)`` computed as ``x * max(|x|, eps)^(p - 1)``.
 
     Exact for ``|x| >= eps``, zero at zero, never NaN (also in the gradient).
@@ -124,11 +124,11 @@ class SpectralFrontEnd:
     # --------------------------------------------------------- compression
     def compress(self, X: torch.Tensor) -> torch.Tensor:
         """``beta * |X|^alpha * exp(i angle X)``, same shape and dtype; zero-safe."""
-        return self.beta * _powlaw(X, self.alpha)
+        return self.beta * powlaw(X, self.alpha)
 
     def decompress(self, C: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`compress`: ``(|C| / beta)^(1/alpha) * exp(i angle C)``."""
-        return _powlaw(C / self.beta, 1.0 / self.alpha)
+        return powlaw(C / self.beta, 1.0 / self.alpha)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Waveform ``(..., N)`` -> compressed spectrogram ``(..., F, T)`` complex."""

@@ -205,16 +205,6 @@ class GaussianNMFNoise(GaussianObservation):
         self.measurement = measurement
         self.last_divergence: float | None = None
 
-    @classmethod
-    def random(cls, X: torch.Tensor, rank: int = 4, generator: torch.Generator | None = None,
-               n_iter: int = 1, gamma: float = 1.0, measurement=None) -> "GaussianNMFNoise":
-        """Random init for ``X`` (F, T); ``H`` scaled so that ``mean(W H) = mean |X|^2``."""
-        F, T = X.shape[-2:]
-        p = float(X.abs().pow(2).mean())
-        nmf = NMF.random(F, T, rank, generator=generator, gamma=gamma, target_power=p,
-                         device=X.device, dtype=X.real.dtype)
-        return cls(nmf, n_iter=n_iter, measurement=measurement)
-
     def variance(self) -> torch.Tensor:
         return self.nmf.variance()
 

@@ -46,6 +46,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from avse.dsp.stft import powlaw
 from avse.enhance.likelihood import GaussianObservation
 from avse.enhance.nmf import FLOOR, NMF
 from avse.errors import InputError
@@ -59,9 +60,8 @@ SOFTMIN_POWER = 4.0
 
 def decompress(C: torch.Tensor, alpha: float) -> torch.Tensor:
     """Normalised compressed spectrogram -> its linear counterpart ``|C|^(1/alpha) e^(i angle C)``
-    (same shape, complex)."""
-    mag = C.abs()
-    return mag.clamp_min(1e-30).pow(1.0 / alpha) * torch.sgn(C)
+    (same shape, complex; the front-end's inverse power law with ``beta = 1``)."""
+    return powlaw(C, 1.0 / alpha)
 
 
 def quantile_psd(power: torch.Tensor, q: float = 0.1, smooth: int = 5, bias: float = 4.0
@@ -117,29 +117,30 @@ class CompressedDomainNoise(GaussianObservation):
         """``P`` (linear noise PSD), real, broadcastable to (F, T)."""
         return self.nmf.variance() if self.nmf is not None else self.psd
 
-    def track(self, S0: torch.Tensor) -> None:
+    def track(self, S0: torch.Tensor) -> torch.Tensor:
         """Take ``S0`` (B, F, T) (compressed, normalised; e.g. the Tweedie estimate) as
-        the current speech estimate: ``|S|^2`` = mean over the batch of
-        ``|decompress(A S0)|^2``."""
-        self.speech_power = decompress(self.forward(S0), self.alpha).abs().pow(2).mean(0)
+        the current speech estimate: ``|S|^2`` = mean over the batch of ``|Z|^2``,
+        ``Z = decompress(A S0)``; returns ``Z`` (B, F, T)."""
+        Z = decompress(self.forward(S0), self.alpha)
+        self.speech_power = Z.abs().pow(2).mean(0)
+        return Z
 
     def variance(self) -> torch.Tensor:
         a = self.alpha
         P = self.linear_psd().clamp_min(FLOOR)
-        g = math.gamma(1.0 + a)
+        v_lo = math.gamma(1.0 + a) * P.pow(a)
         if self.speech_power is None:
-            return g * P.pow(a)
-        v_lo = g * P.pow(a)
+            return v_lo
         v_hi = P * (a * a + 1.0) / 2.0 / self.speech_power.clamp_min(1e-30).pow(1.0 - a)
         return (v_lo.pow(-SOFTMIN_POWER) + v_hi.pow(-SOFTMIN_POWER)).pow(-1.0 / SOFTMIN_POWER)
 
     def m_step(self, X: torch.Tensor, S0: torch.Tensor):
         """Track ``S0``; with an NMF, one IS-NMF M-step on ``mean_B |dec(X) - dec(A S0)|^2``
         (linear units); returns the divergence or None."""
-        self.track(S0)
+        Z = self.track(S0)
         if self.nmf is None:
             return None
-        R = decompress(X, self.alpha) - decompress(self.forward(S0), self.alpha)
+        R = decompress(X, self.alpha) - Z
         div = self.nmf.update(R.abs().pow(2).mean(0).clamp_min(FLOOR), self.n_iter)
         self.last_divergence = float(div)
         return div

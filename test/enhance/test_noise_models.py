@@ -8,6 +8,7 @@ from avse.diffusion.sde import OUVE
 from avse.dsp.stft import SpectralFrontEnd
 from avse.enhance import ENHANCERS
 from avse.enhance.likelihood import FixedVarianceNoise, GaussianNMFNoise
+from avse.enhance.nmf import NMF
 from avse.enhance.noise_models import CompressedDomainNoise, decompress, quantile_psd
 from avse.errors import InputError
 
@@ -67,7 +68,6 @@ def test_compressed_domain_variance_matches_monte_carlo(snr_db):
 
 def test_compressed_domain_nmf_m_step_fits_linear_residual():
     g = torch.Generator().manual_seed(2)
-    from avse.enhance.nmf import NMF
     F, T = 8, 50
     P = torch.linspace(0.1, 1.0, F)[:, None].expand(F, T)
     S = 2.0 * _cn((2, F, T), g)
@@ -106,7 +106,8 @@ def test_enhancers_build_the_configured_noise_model(name):
         assert out.shape == X.shape and torch.isfinite(torch.view_as_real(out)).all()
     # The default stays the paper's (random NMF in the compressed domain, same draws).
     default = ENHANCERS.build(name)._noise(Xn, torch.Generator().manual_seed(5))
-    ref = GaussianNMFNoise.random(Xn, rank=4, generator=torch.Generator().manual_seed(5))
+    ref = GaussianNMFNoise(NMF.random(*Xn.shape, 4, generator=torch.Generator().manual_seed(5),
+                                      target_power=float(Xn.abs().pow(2).mean())))
     assert torch.equal(default.variance(), ref.variance())
     # Quantile init: the NMF starts near the stationary PSD, not at a random shape.
     quant = ENHANCERS.build(name, noise_init="quantile")._noise(Xn, gen)

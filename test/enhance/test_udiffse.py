@@ -9,6 +9,7 @@ from avse.diffusion.sampler import StepState, gaussian_score, sample
 from avse.diffusion.sde import OUVE
 from avse.enhance import ENHANCERS
 from avse.enhance.likelihood import FixedVarianceNoise, GaussianNMFNoise, LikelihoodHook
+from avse.enhance.nmf import NMF
 from avse.errors import InputError
 
 
@@ -218,7 +219,7 @@ def test_nmf_noise_m_step_fits_residual_power():
     noise_var = torch.linspace(0.05, 0.005, F)[:, None] * (1 + torch.rand(1, T, generator=g))
     X = noise_var.sqrt() * _cn((F, T), g)
     S = torch.zeros(4, F, T, dtype=torch.complex64)    # residual = X: V_m = |X|^2
-    obs = GaussianNMFNoise.random(X, rank=4, generator=g, n_iter=1)
+    obs = GaussianNMFNoise(NMF.random(F, T, 4, generator=g, target_power=float(X.abs().pow(2).mean())))
     d = [obs.divergence(X, S)]
     for _ in range(20):
         d.append(float(obs.m_step(X, S)))
