@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avse.enhance.buddy import BlindRoom, RoomFit
+from avse.enhance.buddy import ENVELOPE_LOSSES, BlindRoom, RoomFit
 from avse.enhance.measurement import Measurement
 from avse.enhance.operators import Identity, TimeConvolution, relative_rir
 from avse.enhance.posterior import PosteriorEnhancer
@@ -71,9 +71,11 @@ class _BlindRoomMixin:
     """Settings and statistics of the blind room (:mod:`avse.enhance.buddy`)."""
 
     def _room_conf(self, n_bands, filter_s, t60_init, gain_init_db, room_lr, room_updates,
-                   room_period, t60_max_freq):
-        if int(room_updates) < 1 or not room_lr > 0:
-            raise InputError(f"{type(self).__name__}: need room_updates >= 1 and room_lr > 0")
+                   room_period, t60_max_freq, room_loss):
+        if int(room_updates) < 1 or not room_lr > 0 or room_loss not in ENVELOPE_LOSSES:
+            raise InputError(f"{type(self).__name__}: need room_updates >= 1, room_lr > 0 and "
+                             f"room_loss in {ENVELOPE_LOSSES}")
+        self.room_loss = room_loss
         self.room_conf = dict(n_bands=int(n_bands), filter_s=float(filter_s),
                               t60_init=float(t60_init), gain_init_db=float(gain_init_db),
                               t60_max_freq=float(t60_max_freq))
@@ -90,7 +92,7 @@ class _BlindRoomMixin:
 
     def _extra_hooks(self, obs, Xn, generator):
         return [RoomFit(self.room, obs, Xn, n_updates=self.room_updates, lr=self.room_lr,
-                        period=self.room_period)]
+                        period=self.room_period, envelope_loss=self.room_loss)]
 
     def _extra_stats(self):
         return {"t60": self.room.t60(), "t60_bands": [round(float(v), 4) for v in self.room.t60_bands()],
@@ -101,16 +103,17 @@ class _BlindRoomMixin:
 class BUDDy(_BlindRoomMixin, PosteriorEnhancer):
     """Blind dereverberation (BUDDy, Moliner et al., IWAENC 2024): DPS with the parametric
     CTF room of :class:`avse.enhance.buddy.BlindRoom`, fitted by Adam (``room_lr`` 0.1,
-    ``room_updates`` 10 per step) on the Tweedie estimate. Per-utterance inputs:
-    ``frontend`` and ``fs`` (the model's sample rate, Hz)."""
+    ``room_updates`` 10 per step) on the Tweedie estimate; ``room_loss`` is the envelope
+    loss of :class:`avse.enhance.buddy.RoomFit` (``power`` or ``ml``). Per-utterance
+    inputs: ``frontend`` and ``fs`` (the model's sample rate, Hz)."""
 
     def __init__(self, n_bands: int = 26, filter_s: float = 1.0, t60_init: float = 0.5,
                  gain_init_db: float = -10.0, room_lr: float = 0.1, room_updates: int = 10,
-                 room_period: int = 1, t60_max_freq: float = 4000.0, n_samples: int = 1,
-                 zeta: float = 0.03, **kw):
+                 room_period: int = 1, t60_max_freq: float = 4000.0, room_loss: str = "power",
+                 n_samples: int = 1, zeta: float = 0.03, **kw):
         super().__init__(n_samples=n_samples, zeta=zeta, **kw)
         self._room_conf(n_bands, filter_s, t60_init, gain_init_db, room_lr, room_updates,
-                        room_period, t60_max_freq)
+                        room_period, t60_max_freq, room_loss)
 
     def _measurement(self, Xn, frontend=None, fs=None, **aux):
         return self._room_measurement(Xn, frontend, fs, 1)
@@ -147,13 +150,13 @@ class Joint(_BlindRoomMixin, PosteriorEnhancer):
                  n_samples: int = 1, n_bands: int = 26, filter_s: float = 1.0,
                  t60_init: float = 0.5, gain_init_db: float = -10.0, room_lr: float = 0.1,
                  room_updates: int = 10, room_period: int = 1, t60_max_freq: float = 4000.0,
-                 zeta: float = 0.03, **kw):
+                 room_loss: str = "power", zeta: float = 0.03, **kw):
         super().__init__(noise=noise, init=init, n_samples=n_samples, zeta=zeta, **kw)
         if int(n_sources) < 2:
             raise InputError(f"joint: need n_sources >= 2, got {n_sources}")
         self.n_sources = int(n_sources)
         self._room_conf(n_bands, filter_s, t60_init, gain_init_db, room_lr, room_updates,
-                        room_period, t60_max_freq)
+                        room_period, t60_max_freq, room_loss)
 
     def _measurement(self, Xn, frontend=None, fs=None, **aux):
         return self._room_measurement(Xn, frontend, fs, self.n_sources)

@@ -86,6 +86,10 @@ def test_separation_and_joint_return_sources(toy):
     enh, S = _run("joint", toy, dict(n_steps=6, n_corrector=0, room_updates=2, noise="nmf"), fs=FS)
     assert S.shape == (2, *toy["X"].shape) and 0.05 <= enh.last_stats["t60"] <= 2.0
     assert enh.last_stats["m_steps"] == 6
+    enh, S = _run("joint", toy, dict(n_steps=3, n_corrector=0, room_updates=2, room_loss="ml"), fs=FS)
+    assert S.shape == (2, *toy["X"].shape) and 0.05 <= enh.last_stats["t60"] <= 2.0
+    with pytest.raises(InputError, match="room_loss"):
+        ENHANCERS.build("buddy", room_loss="l1")
     silent = ENHANCERS.build("separate")(lambda x, t: x, OUVE(), torch.zeros(4, 5, dtype=torch.complex64),
                                          frontend=fe)
     assert silent.shape == (2, 4, 5) and not silent.abs().any()
