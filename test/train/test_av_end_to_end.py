@@ -1,5 +1,6 @@
 """Audio-visual prior: training (exact resume), AV inference through avse.bin.enhance,
 and the clear refusals when an audio-only and an audio-visual model are mixed up."""
+import json
 import os
 
 import numpy as np
@@ -187,3 +188,20 @@ def test_av_enhancement_end_to_end(av_data, models, tmp_path, capfd):
     assert "audio-visual model" in err and "lip.scp" in err
     # an audio-only model ignores the lips of a data dir unless asked for them
     assert enhance_main([*base, "--model", ao_model, "--out_dir", str(tmp_path / "ao")]) == 0
+
+
+def test_lip_usage_cli(av_data, models, tmp_path, capfd):
+    from avse.bin.lip_usage import main as usage_main
+
+    clean, _ = av_data
+    ao, av = models
+    out = tmp_path / "usage"
+    assert usage_main(["--model", av, "--data_dir", clean, "--n_crops", "3", "--times", "0.2", "0.8",
+                       "--out_dir", str(out)]) == 0
+    rows = json.loads((out / "lip_usage.json").read_text())["rows"]
+    assert [r["t"] for r in rows] == [0.2, 0.8]
+    assert all(np.isfinite([r[k] for k in ("true", "missing", "other")]).all() for r in rows)
+    assert (out / "lip_usage.md").read_text().count("\n") == 4 and (out / "config.yaml").is_file()
+    assert "content gain" in capfd.readouterr().out
+    assert usage_main(["--model", ao, "--data_dir", clean]) == 1
+    assert "not an audio-visual prior" in capfd.readouterr().err
