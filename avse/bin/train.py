@@ -23,7 +23,9 @@ pretrained encoder (``--lip_encoder_init exp/lip_encoder/lip_encoder.pt``, from
 ``avse.bin.train_lip_encoder``), frozen with ``--freeze_lip_encoder true``. The fusion
 is ``--model_conf.fusion concat|xattn|gated_xattn``; the per-frame lip reliability of
 ``gated_xattn`` comes from ``--lip_rel_source conf|rel|none`` (lip_conf.scp,
-lip_rel.scp, or 1).
+lip_rel.scp, or 1). ``--init_model exp/train/model.pt`` starts the audio part from a
+trained audio-only prior (the new lip encoder and fusion modules add nothing at first),
+and ``--freeze_audio true`` then trains only the lip encoder and the fusion modules.
 """
 import argparse
 import logging
@@ -59,6 +61,11 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--lip_encoder_init", type=none_or(str), default=None,
                    help="lip_encoder.pt from avse.bin.train_lip_encoder (null: from scratch)")
     g.add_argument("--freeze_lip_encoder", type=str2bool, default=False, help="keep the lip encoder fixed")
+    g.add_argument("--init_model", type=none_or(str), default=None,
+                   help="a prior (model.pt or checkpoint) whose weights start the matching part of this "
+                        "model, e.g. the audio-only prior under an audio-visual one")
+    g.add_argument("--freeze_audio", type=str2bool, default=False,
+                   help="train only the lip encoder and the fusion modules (needs --lip_encoder, --init_model)")
     g.add_argument("--lip_rel_source", default="conf", choices=["conf", "rel", "none"],
                    help="per-frame lip reliability: lip_conf.scp, lip_rel.scp or none (1)")
     g.add_argument("--visual_aug", type=yaml_value,
@@ -107,6 +114,8 @@ def check_args(args) -> None:
             raise InputError(f"--{k} must be a mapping, got {getattr(args, k)!r}")
     if not args.lip_encoder and (args.lip_encoder_init or args.freeze_lip_encoder):
         raise InputError("--lip_encoder_init / --freeze_lip_encoder need --lip_encoder (an audio-visual prior)")
+    if args.freeze_audio and not (args.lip_encoder and args.init_model):
+        raise InputError("--freeze_audio needs --lip_encoder and --init_model (the audio part to keep)")
 
 
 def run(args) -> None:

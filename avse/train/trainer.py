@@ -50,7 +50,8 @@ LOG_FIELDS = ["step", "train_loss", "valid_loss", "lr", "grad_norm", "seconds"]
 # options that must not change when resuming (others, e.g. max_steps, may)
 RESUME_KEYS = ("model", "model_conf", "sde", "sde_conf", "frontend_conf", "fs", "crop_frames",
                "batch_size", "optim", "optim_conf", "seed", "ema_decay", "ema_warmup",
-               "lip_encoder", "lip_encoder_conf", "freeze_lip_encoder", "lip_rel_source")
+               "lip_encoder", "lip_encoder_conf", "freeze_lip_encoder", "lip_rel_source",
+               "init_model", "freeze_audio")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
@@ -116,8 +117,12 @@ class Trainer:
             self.valid = (x0.to(self.dev), t.to(self.dev), z.to(self.dev))
         torch.manual_seed(stable_hash(cfg["seed"], "init"))  # same initial weights on every rank
         self.model = build_model(cfg, self.sde).to(self.dev)
+        if cfg.get("init_model"):
+            self._init_from_prior(cfg["init_model"])
         if self.av:
             self._init_lip_encoder()
+        if cfg.get("freeze_audio"):
+            self._freeze_audio()
         self.ema = EMA(self.model, cfg["ema_decay"], cfg["ema_warmup"])
         self.ddp = D.wrap(self.model, info)
         if cfg["optim"] not in OPTIMIZERS:
@@ -162,6 +167,36 @@ class Trainer:
 
         init_lip_encoder(self.model.cond_encoder, self.cfg["lip_encoder"], self.cfg.get("lip_encoder_init"),
                          bool(self.cfg.get("freeze_lip_encoder")), log if self.info.is_main else None)
+
+    def _init_from_prior(self, path: str) -> None:
+        """Load the weights of the prior ``path`` (model file or training checkpoint)
+        into the matching part of the model, e.g. an audio-only prior under an
+        audio-visual one (whose lip encoder and fusion modules stay new: their outputs
+        start at zero, so the model starts as the audio-only prior)."""
+        from avse.train.checkpoint import load_model
+
+        src = load_model(path)
+        if src.frontend.config() != self.frontend_conf or src.meta.get("sde") != {
+                "name": self.cfg["sde"], "conf": dict(self.cfg.get("sde_conf") or {})}:
+            raise InputError(f"init_model {path}: its front-end or SDE differs from this training "
+                             f"config ({src.frontend.config()}, {src.meta.get('sde')})")
+        own, weights = self.model.state_dict(), src.model.state_dict()
+        bad = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
+        if bad:
+            raise InputError(f"init_model {path}: weights do not fit this model: {bad[:3]}")
+        self.model.load_state_dict(weights, strict=False)
+        new = sorted({k.split(".")[0] + "." + k.split(".")[1] for k in own if k not in weights})
+        if self.info.is_main:
+            log.info("initialised %d of %d tensors from %s; new: %s", len(weights), len(own), path,
+                     ", ".join(new) or "none")
+
+    def _freeze_audio(self) -> None:
+        """Train only the visual conditioning: the lip encoder and the fusion modules."""
+        keep = {id(p) for m in (self.model.cond_encoder, getattr(self.model.backbone, "fusions", None))
+                if m is not None for p in m.parameters()}
+        for p in self.model.parameters():
+            if id(p) not in keep:
+                p.requires_grad_(False)
 
     # ------------------------------------------------------------ state
     def export_info(self) -> Dict[str, Any]:

@@ -77,8 +77,8 @@ def test_fit_recovers_t60_of_synthetic_exponential_rir(t60):
 def test_ml_envelope_recovers_t60_with_early_reflections_and_noise(t60):
     """The same with what real rooms add: reflections inside the direct path's frame
     (3 and 6 ms) and white noise at 10 dB SNR. The ``ml`` envelope loss (Polack model,
-    early-energy and noise-floor terms) gets the T60 within 20 %; the residual it
-    explains is the observation minus the direct path, and its loss decreases."""
+    early-energy and noise-floor terms) gets the T60 within 20 % (measured 0.27 / 0.82 s;
+    the power loss reads 0.90 / 0.95 s here) and its loss decreases."""
     g = torch.Generator().manual_seed(int(t60 * 10) + 1)
     fe = SpectralFrontEnd()
     x = _speechlike(g, 2.0)

@@ -205,3 +205,27 @@ def test_lip_usage_cli(av_data, models, tmp_path, capfd):
     assert "content gain" in capfd.readouterr().out
     assert usage_main(["--model", ao, "--data_dir", clean]) == 1
     assert "not an audio-visual prior" in capfd.readouterr().err
+
+
+def test_av_prior_from_the_audio_only_prior_with_frozen_audio(av_data, models, tmp_path, capfd):
+    """--init_model starts the audio part from the AO prior; --freeze_audio keeps it and
+    trains only the lip encoder and the fusion modules (zero-initialised outputs)."""
+    clean, _ = av_data
+    ao, _ = models
+    out = str(tmp_path / "adapt")
+    assert train_main(["--train_dir", clean, "--out_dir", out, "--max_steps", "2", *SMALL, *AV,
+                       "--init_model", ao, "--freeze_audio", "true"]) == 0
+    assert f"from {ao}; new: backbone.fusions, cond_encoder" in capfd.readouterr().err
+    av_sd = load_model(os.path.join(out, "model.pt")).model.state_dict()
+    ao_sd = load_model(ao).model.state_dict()
+    for k, v in ao_sd.items():
+        torch.testing.assert_close(av_sd[k], v, rtol=1e-6, atol=1e-7)
+    moved = [k for k in av_sd if k.startswith("backbone.fusions.") and k.endswith("out_add.weight")]
+    assert moved and any(float(av_sd[k].abs().max()) > 0 for k in moved)
+    assert train_main(["--train_dir", clean, "--out_dir", str(tmp_path / "x"), "--max_steps", "1", *SMALL,
+                       *AV, "--freeze_audio", "true"]) == 1
+    assert "--freeze_audio needs --lip_encoder and --init_model" in capfd.readouterr().err
+    wrong = [a if a != "{n_fft: 126, hop: 32}" else "{n_fft: 254, hop: 64}" for a in SMALL]
+    assert train_main(["--train_dir", clean, "--out_dir", str(tmp_path / "y"), "--max_steps", "1", *wrong,
+                       *AV, "--init_model", ao]) == 1
+    assert "front-end or SDE differs" in capfd.readouterr().err
