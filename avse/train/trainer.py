@@ -171,8 +171,8 @@ class Trainer:
     def _init_from_prior(self, path: str) -> None:
         """Load the weights of the prior ``path`` (model file or training checkpoint)
         into the matching part of the model, e.g. an audio-only prior under an
-        audio-visual one (whose lip encoder and fusion modules stay new: their outputs
-        start at zero, so the model starts as the audio-only prior)."""
+        audio-visual one (whose lip encoder and fusion modules stay new; the fusion
+        outputs start at zero, so the model starts as the audio-only prior)."""
         from avse.train.checkpoint import load_model
 
         src = load_model(path)
@@ -185,7 +185,7 @@ class Trainer:
         if bad:
             raise InputError(f"init_model {path}: weights do not fit this model: {bad[:3]}")
         self.model.load_state_dict(weights, strict=False)
-        new = sorted({k.split(".")[0] + "." + k.split(".")[1] for k in own if k not in weights})
+        new = sorted({".".join(k.split(".")[:2]) for k in own if k not in weights})
         if self.info.is_main:
             log.info("initialised %d of %d tensors from %s; new: %s", len(weights), len(own), path,
                      ", ".join(new) or "none")
