@@ -60,8 +60,6 @@ def run(args) -> None:
     crops = fixed_crops(av_dataset_from_config(cfg, args.data_dir, utts, fe_conf, train=False),
                         args.n_crops, args.seed)
     x0, lips, mask, rel = crops
-    if x0.shape[0] < 2:
-        raise InputError(f"{args.data_dir}: need at least 2 utterances, got {x0.shape[0]}")
     rows = lip_usage(lm.model, lm.sde, x0, {"cond": lips, "cond_mask": mask, "cond_rel": rel},
                      args.times, batch_size=args.batch_size, seed=args.seed)
     table = format_table(rows)

@@ -23,6 +23,7 @@ usually quoted for the speech bands, where a speech prior also constrains the fi
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -241,17 +242,16 @@ class RoomFit:
         fe = self.meas.fe
         return (self.Y_mag - fe.beta * (P + P_noise).clamp_min(1e-20).pow(fe.alpha / 2.0)).pow(2).mean()
 
-    def _ml_loss(self, Z: torch.Tensor) -> torch.Tensor:
-        """``Z``: linear source STFTs (b, K, F, T) -> negative log-likelihood of the
+    def _ml_loss(self, P_src: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
+        """``P_src``: |Z|^2 (b, K, F, T) of the linear source STFTs, ``R2``: the residual
+        power ``|Y_lin - sum_k Z_k|^2`` (b, F, T) -> negative log-likelihood of the
         residual under Polack's model (class docstring)."""
         room = self.room
         tail = room.power_filter().clone()
         tail[:, 0] = 0.0
-        P_src = Z.abs().pow(2)
         early = torch.exp(room.interp @ self.log_early)[:, None]
         noise = torch.exp(room.interp @ self.log_noise)[:, None] * self.P0
         P = (_conv_power(tail, P_src) + early * P_src).sum(1) + noise
-        R2 = (self.Y_lin - Z.sum(1)).abs().pow(2)
         return ((R2 / P + P.log()) * self.frames).sum(-1).mean() / self.frames.sum()
 
     def _noise_power(self, V: torch.Tensor):
@@ -269,7 +269,13 @@ class RoomFit:
         V = self.obs.variance().to(S0.device)
         W = (V.mean() / V) if bool((V > 0).all()) else 1.0
         Z = self.meas.to_linear(self.meas.split(S0))
-        P_src, P_noise = Z.abs().pow(2), self._noise_power(V)
+        P_src = Z.abs().pow(2)
+        if self.envelope_loss == "ml":      # the residual and powers are fixed during the fit
+            R2 = (self.Y_lin - Z.sum(1)).abs().pow(2)
+            envelope = functools.partial(self._ml_loss, P_src, R2)
+        else:
+            P_noise = self._noise_power(V)
+            envelope = functools.partial(self._power_loss, P_src, P_noise)
         with torch.enable_grad():
             for _ in range(int(n_updates or self.n_updates)):
                 self.opt.zero_grad(set_to_none=True)
@@ -278,7 +284,7 @@ class RoomFit:
                     lc = (self.obs.residual(self.Y, S0).abs().pow(2) * W).mean()
                 finally:
                     self.room.detach_envelope = False
-                lp = self._ml_loss(Z) if self.envelope_loss == "ml" else self._power_loss(P_src, P_noise)
+                lp = envelope()
                 (lc + lp).backward()
                 self.opt.step()
                 self.room.clamp_()
