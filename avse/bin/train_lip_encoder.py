@@ -1,18 +1,26 @@
-"""Self-supervised lip-encoder pretraining by audio-visual synchrony contrast.
+"""Lip-encoder pretraining: frame-level lip reading on phone labels, or synchrony contrast.
 
     python -m avse.bin.train_lip_encoder --config conf/lip_encoder.yaml \\
         --train_dir dump/raw/train [--valid_dir dump/raw/valid] --out_dir exp/lip_encoder
 
 Trains ``--lip_encoder`` (e.g. ``resnet_tcn``, options ``--lip_encoder_conf``) from
-scratch on clean audio-visual data (``wav.scp`` + ``lip.scp``): windows of lip frames
-must find the synchronous audio among time-shifted copies (an InfoNCE over shifts of
-up to ``--max_shift`` video frames, :mod:`avse.train.sync`). Crops of ``--crop_frames``
-STFT frames start on video-frame boundaries (:class:`avse.train.av_dataset.AVCropDataset`).
+scratch on clean audio-visual data (``wav.scp`` + ``lip.scp``) with ``--objective``:
+
+* ``phones`` (supervised): every video frame is classified into the phone at its
+  centre from the time alignments ``utt2phones`` of the dump dir
+  (:mod:`avse.train.lip_phones`); accuracy = frame phone accuracy, ``viseme_accuracy``
+  the same on viseme classes (phones the lips cannot tell apart count as right).
+* ``sync`` (self-supervised): windows of lip frames must find the synchronous audio
+  among time-shifted copies (an InfoNCE over shifts of up to ``--max_shift`` video
+  frames, :mod:`avse.train.sync`); accuracy = fraction of windows whose best audio is
+  the synchronous one, chance ``1 / (2 max_shift + 1)`` without batch negatives.
+
+Crops of ``--crop_frames`` STFT frames start on video-frame boundaries
+(:class:`avse.train.av_dataset.AVCropDataset`).
 
 Writes ``out_dir/lip_encoder.pt`` (the encoder's name, options and weights: give it to
 ``avse.bin.train --lip_encoder_init``), ``train_log.csv`` (step, loss, accuracy,
-valid_loss, valid_accuracy; accuracy = fraction of windows whose best audio is the
-synchronous one, chance ``1 / (2 max_shift + 1)`` without batch negatives) and
+viseme_accuracy, valid_loss, valid_accuracy, valid_viseme_accuracy) and
 ``config.yaml``. An existing ``lip_encoder.pt`` is kept (the run is skipped).
 """
 import argparse
@@ -33,7 +41,9 @@ from avse.utils.fileio import atomic_open
 from avse.utils.seeding import stable_hash
 
 log = logging.getLogger("avse.train_lip_encoder")
-LOG_FIELDS = ["step", "loss", "accuracy", "valid_loss", "valid_accuracy", "seconds"]
+LOG_FIELDS = ["step", "loss", "accuracy", "viseme_accuracy", "valid_loss", "valid_accuracy",
+              "valid_viseme_accuracy", "seconds"]
+OBJECTIVES = ("phones", "sync")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -46,6 +56,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop_frames", type=int, default=160, help="STFT frames per crop (160 = 32 video frames)")
     p.add_argument("--lip_encoder", default="resnet_tcn", help="lip encoder (registry name)")
     p.add_argument("--lip_encoder_conf", type=yaml_value, default={}, help="lip encoder options")
+    p.add_argument("--objective", default="sync", choices=OBJECTIVES,
+                   help="phones: frame phone classification on utt2phones; sync: synchrony contrast")
+    p.add_argument("--labels", default="utt2phones", help="time-alignment table of the dump dirs (phones)")
     p.add_argument("--sync_dim", type=int, default=128, help="size of the contrastive embedding")
     p.add_argument("--audio_dim", type=int, default=128, help="width of the audio encoder")
     p.add_argument("--max_shift", type=int, default=6, help="largest shift (video frames) of a negative")
@@ -67,13 +80,77 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _dataset(data_dir, args, what):
-    from avse.train.av_dataset import AVCropDataset, lip_tables
-    from avse.train.dataset import read_utterances
+class Objective:
+    """One pretraining task: its crops, its model around the encoder and its loss.
 
-    fe = dict(args.frontend_conf or {})
-    utts = read_utterances(data_dir, args.fs, int(fe.get("n_fft", 510)), what)
-    return AVCropDataset(utts, lip_tables(data_dir, "none"), fe, args.crop_frames, args.fs)
+    ``loss(batch) -> (loss, accuracy, viseme accuracy or None)`` on a loader batch."""
+
+    def __init__(self, args, enc, dev):
+        self.args, self.dev = args, dev
+        self.train = self.dataset(args.train_dir, "training")
+        self.model = self.build(enc).to(dev)
+
+    def crops(self, data_dir, what, **kw):
+        from avse.train.av_dataset import AVCropDataset, lip_tables
+        from avse.train.dataset import read_utterances
+
+        fe = dict(self.args.frontend_conf or {})
+        utts = read_utterances(data_dir, self.args.fs, int(fe.get("n_fft", 510)), what)
+        cls = kw.pop("cls", AVCropDataset)
+        return cls(utts, lip_tables(data_dir, "none"), fe, self.args.crop_frames, self.args.fs, **kw)
+
+
+class SyncObjective(Objective):
+    """Audio-visual synchrony InfoNCE (:mod:`avse.train.sync`)."""
+
+    def dataset(self, data_dir, what):
+        ds = self.crops(data_dir, what)
+        need = self.args.window + 2 * self.args.max_shift
+        if ds.n_video < need:
+            raise InputError(f"--crop_frames {self.args.crop_frames} gives {ds.n_video} video frames; the sync "
+                             f"task needs at least window + 2 max_shift = {need}")
+        return ds
+
+    def build(self, enc):
+        from avse.train.sync import LipSyncModel
+        return LipSyncModel(enc, self.train.frontend.n_freq, self.args.sync_dim, self.args.audio_dim,
+                            self.train.spf // self.train.frontend.hop)
+
+    def loss(self, batch):
+        from avse.train.sync import sync_infonce
+        spec, lips, mask = (b.to(self.dev) for b in batch[:3])
+        v, a = self.model(spec, lips, mask)
+        a_ = self.args
+        loss, acc = sync_infonce(v, a, mask[:, :v.shape[1]], a_.max_shift, a_.window, a_.temperature,
+                                 a_.batch_negatives)
+        return loss, float(acc), None
+
+
+class PhoneObjective(Objective):
+    """Frame phone classification on the time alignments (:mod:`avse.train.lip_phones`)."""
+
+    def __init__(self, args, enc, dev):
+        self.phones = None
+        super().__init__(args, enc, dev)
+
+    def dataset(self, data_dir, what):
+        from avse.train.lip_phones import LabelledAVCrops, read_labels, viseme_classes
+        alis, phones = read_labels(data_dir, self.phones, self.args.labels)
+        if self.phones is None:
+            self.phones = phones
+            self.visemes = torch.from_numpy(viseme_classes(phones))
+            log.info("%d phone classes (%d viseme classes) from %s", len(phones),
+                     int(self.visemes.max()) + 1, data_dir)
+        return self.crops(data_dir, what, cls=LabelledAVCrops, alignments=alis, phones=self.phones)
+
+    def build(self, enc):
+        from avse.train.lip_phones import LipPhoneModel
+        return LipPhoneModel(enc, len(self.phones))
+
+    def loss(self, batch):
+        from avse.train.lip_phones import phone_loss
+        _, lips, mask, _, labels = (b.to(self.dev) for b in batch)
+        return phone_loss(self.model(lips, mask), labels, self.visemes)
 
 
 def check_args(args) -> None:
@@ -89,23 +166,22 @@ def check_args(args) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, batch, args) -> tuple[float, float]:
-    from avse.train.sync import sync_infonce
+def evaluate(obj: Objective, batch):
+    obj.model.eval()
+    loss, acc, vacc = obj.loss(batch)
+    obj.model.train()
+    return float(loss), acc, vacc
 
-    model.eval()
-    spec, lips, mask, _ = batch
-    v, a = model(spec, lips, mask)
-    loss, acc = sync_infonce(v, a, mask[:, :v.shape[1]], args.max_shift, args.window, args.temperature,
-                             args.batch_negatives)
-    model.train()
-    return float(loss), float(acc)
+
+def _fmt(v, spec):
+    return "" if v is None else format(v, spec)
 
 
 def run(args) -> None:
     check_args(args)
     from avse.nets.lip_encoder import build_lip_encoder
     from avse.train.dataset import StepSampler, fixed_crops, make_loader
-    from avse.train.sync import LipSyncModel, save_lip_encoder, sync_infonce
+    from avse.train.sync import save_lip_encoder
 
     out = os.path.join(args.out_dir, "lip_encoder.pt")
     if os.path.isfile(out):
@@ -113,59 +189,55 @@ def run(args) -> None:
         return
     if not os.path.isdir(args.train_dir):
         raise StageError(f"{args.train_dir}: training data dir not found; run stage 3 first")
-    train = _dataset(args.train_dir, args, "training")
-    need = args.window + 2 * args.max_shift
-    if train.n_video < need:
-        raise InputError(f"--crop_frames {args.crop_frames} gives {train.n_video} video frames; the sync task "
-                         f"needs at least window + 2 max_shift = {need}")
-    valid = None
-    if args.valid_dir:
-        valid = fixed_crops(_dataset(args.valid_dir, args, "validation"), args.valid_utts, args.seed)
-        valid = tuple(v.to(args.device) for v in valid)
-    os.makedirs(args.out_dir, exist_ok=True)
-    save_config(args, args.out_dir)
-    torch.manual_seed(stable_hash(args.seed, "lip_init"))
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"--device {args.device}: CUDA is not available; use --device cpu")
+    torch.manual_seed(stable_hash(args.seed, "lip_init"))
     enc = build_lip_encoder(args.lip_encoder, args.lip_encoder_conf)
-    model = LipSyncModel(enc, train.frontend.n_freq, args.sync_dim, args.audio_dim,
-                         train.spf // train.frontend.hop).to(dev)
+    obj = (PhoneObjective if args.objective == "phones" else SyncObjective)(args, enc, dev)
+    valid = None
+    if args.valid_dir:
+        valid = fixed_crops(obj.dataset(args.valid_dir, "validation"), args.valid_utts, args.seed)
+    os.makedirs(args.out_dir, exist_ok=True)
+    save_config(args, args.out_dir)
     ocfg = {"lr": 1e-3, **(args.optim_conf or {})}
     ocfg = {k: (float(v) if k in ("lr", "weight_decay", "eps") else v) for k, v in ocfg.items()}
-    opt = torch.optim.Adam(model.parameters(), **ocfg)
-    sampler = StepSampler(len(train), args.batch_size, args.seed)
-    loader = make_loader(train, sampler, args.num_workers)
-    rows, acc_l, acc_a, step, t0 = [], [], [], 0, time.time()
+    opt = torch.optim.Adam(obj.model.parameters(), **ocfg)
+    sampler = StepSampler(len(obj.train), args.batch_size, args.seed)
+    loader = make_loader(obj.train, sampler, args.num_workers)
+    rows, acc_l, acc_a, acc_v, step, t0 = [], [], [], [], 0, time.time()
     va = None
-    bar = tqdm(total=args.max_steps, disable=not args.progress, desc="lip sync", unit="step")
-    for spec, lips, mask, _ in loader:
-        spec, lips, mask = spec.to(dev), lips.to(dev), mask.to(dev)
+    bar = tqdm(total=args.max_steps, disable=not args.progress, desc=f"lip {args.objective}", unit="step")
+    for batch in loader:
         torch.manual_seed(stable_hash(args.seed, "lip_step", step))
-        v, a = model(spec, lips, mask)
-        loss, acc = sync_infonce(v, a, mask[:, :v.shape[1]], args.max_shift, args.window, args.temperature,
-                                 args.batch_negatives)
+        loss, acc, vacc = obj.loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if args.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), float(args.grad_clip))
+            torch.nn.utils.clip_grad_norm_(obj.model.parameters(), float(args.grad_clip))
         if not torch.isfinite(loss):
-            raise StageError(f"step {step + 1}: non-finite sync loss; lower the learning rate")
+            raise StageError(f"step {step + 1}: non-finite {args.objective} loss; lower the learning rate")
         opt.step()
         step += 1
         bar.update(1)
         acc_l.append(float(loss.detach()))
-        acc_a.append(float(acc))
+        acc_a.append(acc)
+        if vacc is not None:
+            acc_v.append(vacc)
         if step % args.log_interval == 0 or step == args.max_steps:
             row = {"step": step, "loss": f"{np.mean(acc_l):.5f}", "accuracy": f"{np.mean(acc_a):.4f}",
-                   "valid_loss": "", "valid_accuracy": "", "seconds": f"{time.time() - t0:.1f}"}
+                   "viseme_accuracy": f"{np.mean(acc_v):.4f}" if acc_v else "",
+                   "valid_loss": "", "valid_accuracy": "", "valid_viseme_accuracy": "",
+                   "seconds": f"{time.time() - t0:.1f}"}
             if valid is not None:
-                vl, va = evaluate(model, valid, args)
-                row.update(valid_loss=f"{vl:.5f}", valid_accuracy=f"{va:.4f}")
+                vl, va, vva = evaluate(obj, valid)
+                row.update(valid_loss=f"{vl:.5f}", valid_accuracy=f"{va:.4f}",
+                           valid_viseme_accuracy=_fmt(vva, ".4f"))
             rows.append(row)
-            acc_l, acc_a = [], []
-            log.info("step %d: sync loss %s, accuracy %s, valid %s / %s", step, row["loss"], row["accuracy"],
-                     row["valid_loss"] or "-", row["valid_accuracy"] or "-")
+            acc_l, acc_a, acc_v = [], [], []
+            log.info("step %d: %s loss %s, accuracy %s (visemes %s), valid %s / %s (visemes %s)", step,
+                     args.objective, row["loss"], row["accuracy"], row["viseme_accuracy"] or "-",
+                     row["valid_loss"] or "-", row["valid_accuracy"] or "-", row["valid_viseme_accuracy"] or "-")
             _write_log(os.path.join(args.out_dir, "train_log.csv"), rows)
         if step >= args.max_steps:
             break

@@ -179,7 +179,14 @@ class AVCropDataset(CropDataset):
                                                                                    crop_seed >> 32, 7]))
         rel = rel * mask
         return (C.to(torch.complex64), torch.from_numpy(np.ascontiguousarray(lips)),
-                torch.from_numpy(mask.copy()), torch.from_numpy(rel.astype(np.float32)))
+                torch.from_numpy(mask.copy()), torch.from_numpy(rel.astype(np.float32))
+                ) + self.extra_fields(index, len(x), crop_seed, mask)
+
+    def extra_fields(self, index: int, n_samples: int, crop_seed: int, mask: np.ndarray) -> tuple:
+        """Further per-crop fields appended to an item (none here; e.g. frame labels in
+        :class:`avse.train.lip_phones.LabelledAVCrops`). ``mask`` is the crop's
+        (augmented) video mask."""
+        return ()
 
 
 def av_dataset_from_config(cfg: dict, data_dir: str, utts: List[Tuple[str, str]], frontend_conf: dict,
