@@ -83,7 +83,11 @@ def get_parser() -> argparse.ArgumentParser:
                    help="lip-reliability network (avse.lips.reliability) scoring the lips as given to the model "
                         "(after --lip_degrade); replaces --lip_rel_source")
     p.add_argument("--lip_degrade", default="none",
-                   help="test degradation of the lips: none, missing50, occlude, shift3 (missing<P>, shift<N>)")
+                   help="test degradation of the lips: none, missing50, occlude, shift3 (missing<P>, shift<N>), "
+                        "shuffle (another utterance's lips)")
+    p.add_argument("--lip_guidance", type=float, default=1.0,
+                   help="classifier-free guidance weight on the lips: s_u + w (s_c - s_u); 1 = plain "
+                        "conditional score, > 1 twice the network calls")
     add_job_args(p)
     return p
 
@@ -148,7 +152,7 @@ class Enhance:
         self.lips = LipConditioner.for_model(
             self.m.model, args.data_dir, args.lip_scp, args.lip_rel_source,
             (self.m.meta.get("train_config") or {}).get("lip_rel_source"), self.device, args.use_amp,
-            args.lip_degrade, args.seed, args.model, args.lip_rel_model)
+            args.lip_degrade, args.seed, args.model, args.lip_rel_model, args.lip_guidance)
         self.wav_dir = os.path.join(args.out_dir, "wav")
 
     def aux(self, key: str) -> dict:

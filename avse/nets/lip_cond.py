@@ -5,10 +5,19 @@ UDiffSE / UDiffSE+ run with a lip-conditioned prior. The enhancers only see
 ``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex``; :class:`LipConditioner`
 reads the lips of one utterance (``lip.scp``, reliability from ``lip_conf.scp`` /
 ``lip_rel.scp``), optionally degrades them (:func:`avse.train.visual_aug.degrade`:
-``missing50``, ``occlude``, ``shift3``), optionally re-scores the reliability of the
+``missing50``, ``occlude``, ``shift3``; ``shuffle`` takes the lips of another utterance,
+the next key of ``lip.scp`` in sorted order, cut or padded (missing) to this one's
+length: the control that shows whether a prior uses what the lips say), optionally re-scores the reliability of the
 (degraded) frames with a lip-reliability network (:mod:`avse.lips.reliability`,
 ``rel_model``), encodes the lips once with the model's lip encoder and returns a closure that passes the embeddings (expanded to the batch of
 parallel samples) with every network call.
+
+Classifier-free guidance on the visual condition (Ho and Salimans, "Classifier-free
+diffusion guidance", 2021; the prior learns the unconditional score too, since training
+drops the whole video with ``visual_aug.p_drop_utt``): with a weight ``w`` the score is
+``s_u + w (s_c - s_u)``, ``s_c`` with the lips and ``s_u`` with the video marked missing;
+``w = 1`` is the plain conditional score (one network call), ``w > 1`` sharpens the prior
+toward what the lips say (both scores in one batch of ``2B``), ``w = 0`` ignores the lips.
 """
 import os
 from typing import Callable, Dict, Optional
@@ -23,22 +32,37 @@ from avse.utils.seeding import stable_hash
 
 
 def make_cond_score_fn(model: torch.nn.Module, device: torch.device, amp: bool,
-                       cond: Optional[Dict[str, torch.Tensor]] = None, grad: bool = False) -> Callable:
+                       cond: Optional[Dict[str, torch.Tensor]] = None, grad: bool = False,
+                       guidance: float = 1.0) -> Callable:
     """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64``; ``cond``
     (``cond (1, Tc, D)``, ``cond_mask (1, Tc)``, ``cond_rel (1, Tc)``, fixed, no gradient)
     is expanded to ``B`` at every call. Without gradients unless ``grad`` (enhancers
-    that differentiate through the network, e.g. DPS)."""
+    that differentiate through the network, e.g. DPS). ``guidance`` ``w``: the
+    classifier-free guided score ``s_u + w (s_c - s_u)`` (module docstring)."""
     use = amp and device.type == "cuda"
+    w = float(guidance)
+    if cond is not None and w != 1.0:
+        uncond = dict(cond, cond_mask=torch.zeros_like(cond["cond_mask"]),
+                      cond_rel=torch.zeros_like(cond["cond_rel"]))
+        pair = {k: torch.cat([cond[k], uncond[k]]) for k in cond}
 
-    def score_fn(x, t):
-        kw = {}
-        if cond is not None:
-            B = x.shape[0]
-            kw = {k: v.expand(B, *v.shape[1:]) for k, v in cond.items()}
+    def call(x, t, kw):
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()), \
                 torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use):
             s = model(x, t, **kw)
         return s.to(torch.complex64) if s.dtype != torch.complex64 else s
+
+    def score_fn(x, t):
+        if cond is None:
+            return call(x, t, {})
+        B = x.shape[0]
+        if w == 1.0:
+            return call(x, t, {k: v.expand(B, *v.shape[1:]) for k, v in cond.items()})
+        tt = torch.as_tensor(t, device=x.device).reshape(-1)
+        tt = tt.expand(B) if tt.numel() == 1 else tt
+        kw = {k: v.repeat_interleave(B, dim=0) for k, v in pair.items()}
+        s_c, s_u = call(torch.cat([x, x]), torch.cat([tt, tt]), kw).chunk(2)
+        return s_u + w * (s_c - s_u)
 
     return score_fn
 
@@ -60,18 +84,25 @@ class LipConditioner:
         rel_model: a :class:`avse.lips.reliability.LipReliability` (or any callable
             ``(T, H, W) uint8 -> (T,) float32``) that replaces the tabled reliability
             by its score of the lips as they are given to the model.
+        guidance: classifier-free guidance weight on the lips (1: none; module docstring).
     """
 
     def __init__(self, model, lips: Dict, device: torch.device, amp: bool = False,
-                 lip_degrade: str = "none", seed: int = 0, rel_model: Optional[Callable] = None):
+                 lip_degrade: str = "none", seed: int = 0, rel_model: Optional[Callable] = None,
+                 guidance: float = 1.0):
         self.model, self.lips, self.device, self.amp = model, lips, device, amp
-        self.rel_model = rel_model
+        self.rel_model, self.guidance = rel_model, float(guidance)
+        if not self.guidance >= 0:
+            raise InputError(f"lip guidance weight must be >= 0, got {guidance}")
         self.lip_degrade, self.seed = check_degradation(lip_degrade or "none"), int(seed)
+        keys = sorted(self.lips)
+        self.shuffled = {k: keys[(i + 1) % len(keys)] for i, k in enumerate(keys)}
 
     @classmethod
     def for_model(cls, model, data_dir: Optional[str], lip_scp: Optional[str], rel_source: str,
                   train_rel_source: Optional[str], device, amp: bool, lip_degrade: str, seed: int,
-                  model_path: str = "model", rel_model_path: Optional[str] = None) -> Optional["LipConditioner"]:
+                  model_path: str = "model", rel_model_path: Optional[str] = None,
+                  guidance: float = 1.0) -> Optional["LipConditioner"]:
         """The conditioner of an AV model, ``None`` for an audio-only one.
 
         Raises :class:`InputError` when lips are requested (``lip_scp``, ``lip_degrade``)
@@ -80,10 +111,10 @@ class LipConditioner:
         check_degradation(lip_degrade or "none")
         av = bool(getattr(model, "audio_visual", False))
         if not av:
-            if lips_requested(lip_scp, lip_degrade) or rel_model_path:
+            if lips_requested(lip_scp, lip_degrade) or rel_model_path or float(guidance) != 1.0:
                 raise InputError(f"{model_path}: an audio-only model (trained without lip conditioning) cannot "
-                                 "use lips; drop --lip_scp / --lip_degrade / --lip_rel_model or give an "
-                                 "audio-visual model")
+                                 "use lips; drop --lip_scp / --lip_degrade / --lip_rel_model / --lip_guidance "
+                                 "or give an audio-visual model")
             return None
         if not lip_scp:
             if not data_dir:
@@ -99,7 +130,7 @@ class LipConditioner:
             from avse.lips.reliability import load_lip_rel
             rel_model, src = load_lip_rel(rel_model_path, device=str(device)), "none"
         return cls(model, lip_tables(os.path.dirname(lip_scp), src, lip_scp), device, amp, lip_degrade, seed,
-                   rel_model)
+                   rel_model, guidance)
 
     def conditioning(self, key: str) -> Dict[str, torch.Tensor]:
         """``{"cond": (1, Tc, D) embeddings, "cond_mask": (1, Tc) bool, "cond_rel": (1, Tc)}``."""
@@ -107,7 +138,9 @@ class LipConditioner:
             raise InputError(f"utterance {key!r}: no entry in lip.scp (the model is audio-visual)")
         lips, rel = load_lips(*self.lips[key], key=key)
         mask = np.ones(len(lips), bool)
-        if self.lip_degrade != "none":
+        if self.lip_degrade == "shuffle":
+            lips, mask, rel = self._other(key, len(lips))
+        elif self.lip_degrade != "none":
             rng = np.random.default_rng([self.seed & 0xFFFFFFFF, stable_hash(self.seed, "lip_degrade", key)])
             lips, mask, rel = degrade(self.lip_degrade, lips, mask, rel, rng)
         if self.rel_model is not None and len(lips):
@@ -119,6 +152,18 @@ class LipConditioner:
             emb = self.model.encode_cond(lt, mt)
         return {"cond": emb, "cond_mask": mt, "cond_rel": torch.from_numpy(rel)[None].to(self.device)}
 
+    def _other(self, key: str, n: int):
+        """The lips of the utterance after ``key`` (sorted, cyclic), cut or padded to ``n``
+        frames (padding marked missing): ``(lips, mask, rel)``."""
+        other = self.shuffled[key]
+        lips, rel = load_lips(*self.lips[other], key=other)
+        m = min(n, len(lips))
+        out = np.zeros((n,) + lips.shape[1:], np.uint8)
+        mask, r = np.zeros(n, bool), np.zeros(n, np.float32)
+        out[:m], mask[:m], r[:m] = lips[:m], True, rel[:m]
+        return out, mask, r
+
     def score_fn(self, key: str, grad: bool = False) -> Callable:
         """The score function of utterance ``key`` with its lips bound in."""
-        return make_cond_score_fn(self.model, self.device, self.amp, self.conditioning(key), grad)
+        return make_cond_score_fn(self.model, self.device, self.amp, self.conditioning(key), grad,
+                                  self.guidance)

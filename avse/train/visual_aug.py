@@ -70,14 +70,14 @@ def occlude(lips, mask, rel, rng: np.random.Generator, cover: float = 0.8, span:
     return lips, mask.copy(), rel
 
 
-_DEGRADE = re.compile(r"^(none|occlude|missing(\d+)|shift(-?\d+))$")
+_DEGRADE = re.compile(r"^(none|occlude|shuffle|missing(\d+)|shift(-?\d+))$")
 
 
 def check_degradation(name: str) -> str:
     """Validate a degradation name (see module doc); returns it."""
     m = _DEGRADE.match(str(name))
     if not m or (m.group(2) is not None and not 0 <= int(m.group(2)) <= 100):
-        raise InputError(f"unknown lip degradation {name!r}; use none, occlude, missing<0-100> "
+        raise InputError(f"unknown lip degradation {name!r}; use none, occlude, shuffle, missing<0-100> "
                          "(e.g. missing50) or shift<N> (e.g. shift3, shift-3)")
     return str(name)
 
@@ -92,10 +92,16 @@ def degrade(name: str, lips, mask, rel, rng: np.random.Generator):
       sides 70-85 % of the crop), the frames still present and not flagged;
     * ``shift<N>`` (``shift3``): the video ``N`` frames late (:func:`avse.lips.corrupt.time_shift`,
       edge frames repeated), e.g. 120 ms for ``shift3``.
+
+    ``shuffle`` (another utterance's lips) needs the other utterances: the caller
+    (:class:`avse.nets.lip_cond.LipConditioner`) swaps the lips and then calls this
+    with ``none``.
     """
     from avse.lips import corrupt
 
     m = _DEGRADE.match(check_degradation(name))
+    if name == "shuffle":
+        raise InputError("lip degradation 'shuffle' swaps whole utterances; LipConditioner applies it")
     mask, rel = mask.copy(), rel.copy()
     if name == "none" or len(lips) == 0:
         return lips, mask, rel

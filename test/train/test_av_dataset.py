@@ -110,6 +110,10 @@ def test_named_degradations():
     l0, m0, r0 = degrade("none", lips, mask, rel, rng)
     assert np.array_equal(l0, lips) and m0.all()
     assert np.all(mask) and np.all(rel == 1)  # inputs untouched
-    for bad in ("missing150", "blur", "shift"):
+    for bad in ("missing150", "blur", "shift", "shuffle2", "Shuffle"):
         with pytest.raises(InputError, match="unknown lip degradation"):
             check_degradation(bad)
+    # shuffle (another utterance's lips) is a valid name, applied by LipConditioner only
+    assert check_degradation("shuffle") == "shuffle"
+    with pytest.raises(InputError, match="LipConditioner"):
+        degrade("shuffle", lips, mask, rel, rng)

@@ -1,5 +1,6 @@
 """Audio-visual prior: training (exact resume), AV inference through avse.bin.enhance,
 and the clear refusals when an audio-only and an audio-visual model are mixed up."""
+import copy
 import json
 import os
 
@@ -229,3 +230,174 @@ def test_av_prior_from_the_audio_only_prior_with_frozen_audio(av_data, models, t
     assert train_main(["--train_dir", clean, "--out_dir", str(tmp_path / "y"), "--max_steps", "1", *wrong,
                        *AV, "--init_model", ao]) == 1
     assert "front-end or SDE differs" in capfd.readouterr().err
+
+
+def _utt2phones(d, keys_secs):
+    """utt2phones of a data dir: varying phones with gaps, u1's from a file, the others inline."""
+    names = ["b", "'a:", "m", "s", "_", "@2", "f", "i:", "p", "u:"]
+    rows = []
+    for i, (key, sec) in enumerate(keys_secs):
+        t, trip = 0.02, []
+        while t < sec - 0.05:
+            dur = 0.05 + 0.03 * ((i + len(trip)) % 3)
+            trip.append(f"{t:.3f} {t + dur:.3f} {names[(3 * i + len(trip)) % len(names)]}")
+            t += dur + (0.04 if len(trip) % 4 == 0 else 0.0)
+        if key == "u1":
+            (d / "u1.ali").write_text("\n".join(trip) + "\n")
+            rows.append(f"{key} {d / 'u1.ali'}\n")
+        else:
+            rows.append(f"{key} {' '.join(trip)}\n")
+    (d / "utt2phones").write_text("".join(rows))
+
+
+def test_lip_encoder_phone_pretraining(av_data, tmp_path, capfd):
+    import csv
+    import shutil
+
+    clean, _ = av_data
+    d = tmp_path / "clean_phones"
+    shutil.copytree(clean, d)  # the fixture's dir is shared by the module: labels go into a copy
+    _utt2phones(d, [("u0", 0.9), ("u1", 1.1), ("u2", 1.3)])
+    lip_dir = tmp_path / "lip"
+    common = ["--objective", "phones", "--lip_encoder_conf", LIP, "--crop_frames", "400", "--batch_size", "2",
+              "--max_steps", "2", "--num_workers", "0", "--frontend_conf", "{n_fft: 126, hop: 32}",
+              "--log_interval", "1", "--progress", "false"]
+    assert lip_main(["--train_dir", str(d), "--valid_dir", str(d), "--valid_utts", "2", "--out_dir", str(lip_dir),
+                     *common]) == 0
+    enc_file = lip_dir / "lip_encoder.pt"
+    assert enc_file.is_file() and "objective: phones" in (lip_dir / "config.yaml").read_text()
+    with open(lip_dir / "train_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["1", "2"]
+    for r in rows:
+        acc = {k: float(r[k]) for k in ("accuracy", "viseme_accuracy", "valid_accuracy", "valid_viseme_accuracy")}
+        assert all(0 <= v <= 1 for v in acc.values()), r
+        # a right phone is a right viseme
+        assert acc["viseme_accuracy"] >= acc["accuracy"] and acc["valid_viseme_accuracy"] >= acc["valid_accuracy"]
+        assert np.isfinite(float(r["loss"])) and np.isfinite(float(r["valid_loss"])) and float(r["loss"]) > 0
+    saved = torch.load(enc_file, weights_only=False)
+    assert saved["lip_encoder"] == "resnet_tcn" and saved["step"] == 2
+    assert saved["valid_accuracy"] == pytest.approx(float(rows[-1]["valid_accuracy"]), abs=1e-4)
+    assert not any(k.startswith("head") for k in saved["state_dict"])  # the encoder only, no classifier
+    # the prior takes the encoder as its initialisation
+    frozen = str(tmp_path / "frozen")
+    assert train_main(["--train_dir", clean, "--out_dir", frozen, "--max_steps", "1", *SMALL, *AV,
+                       "--lip_encoder_init", str(enc_file), "--freeze_lip_encoder", "true"]) == 0
+    got = load_last_checkpoint(os.path.join(frozen, "checkpoints"))["model"]
+    assert all(torch.equal(v, got[f"cond_encoder.{k}"]) for k, v in saved["state_dict"].items())
+    # without time alignments the phone objective is refused, naming the table
+    capfd.readouterr()
+    bad = tmp_path / "bad"
+    assert lip_main(["--train_dir", clean, "--out_dir", str(bad), *common]) == 1
+    assert "utt2phones" in capfd.readouterr().err and not (bad / "lip_encoder.pt").exists()
+
+
+def test_lip_classifier_free_guidance(av_data, models, tmp_path, capfd):
+    from avse.errors import InputError
+    from avse.nets.lip_cond import LipConditioner
+
+    from avse.train.av_dataset import lip_tables
+
+    _, noisy = av_data
+    ao_model, av_model = models
+    m = load_model(av_model)
+    cpu = torch.device("cpu")
+    # the fusion outputs start at zero and 2 training steps leave the lips almost unused:
+    # random fusion outputs make the conditional and unconditional scores differ clearly
+    net = copy.deepcopy(m.model).eval()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.startswith("backbone.fusions.") and (".out_add." in name or ".out_mul." in name):
+                p.copy_(0.3 * torch.randn_like(p))
+    lips = lip_tables(noisy, "conf")
+
+    def cond(w):
+        return LipConditioner(net, lips, cpu, guidance=w)
+
+    c = cond(1.0).conditioning("u0")
+    x = torch.randn(3, 64, 32, dtype=torch.complex64)
+    t = torch.tensor([0.5, 0.3, 0.8])
+    with torch.no_grad():
+        kw = {k: v.expand(3, *v.shape[1:]) for k, v in c.items()}
+        s_c = net(x, t, **kw)
+        s_u = net(x, t, cond=kw["cond"], cond_mask=torch.zeros_like(kw["cond_mask"]),
+                  cond_rel=torch.zeros_like(kw["cond_rel"]))
+    assert (s_c - s_u).abs().max() > 0.05 * s_c.abs().max()  # the lips change the score
+    tol = dict(rtol=1e-5, atol=1e-5 * float(s_c.abs().max()))
+    torch.testing.assert_close(cond(1.0).score_fn("u0")(x, t), s_c, **tol)
+    torch.testing.assert_close(cond(0.0).score_fn("u0")(x, t), s_u, **tol)
+    for w in (2.5, 0.5):
+        got = cond(w).score_fn("u0")(x, t)
+        assert got.shape == s_c.shape and got.dtype == torch.complex64
+        torch.testing.assert_close(got, s_u + w * (s_c - s_u), **tol)
+    # a scalar time is broadcast over the batch
+    with torch.no_grad():
+        s_c5, s_u5 = (net(x, torch.full((3,), 0.5), cond=kw["cond"], cond_mask=mk, cond_rel=r)
+                      for mk, r in ((kw["cond_mask"], kw["cond_rel"]),
+                                    (torch.zeros_like(kw["cond_mask"]), torch.zeros_like(kw["cond_rel"]))))
+    torch.testing.assert_close(cond(2.0).score_fn("u0")(x, 0.5), s_u5 + 2.0 * (s_c5 - s_u5), **tol)
+    for w in (-0.5, float("nan")):
+        with pytest.raises(InputError, match=">= 0"):
+            cond(w)
+        with pytest.raises(InputError, match=">= 0"):
+            LipConditioner.for_model(m.model, noisy, None, "auto", "conf", cpu, False, "none", 0, guidance=w)
+    # through the enhancer: guidance changes the output; an audio-only model refuses it
+    conf = tmp_path / "fast.yaml"
+    conf.write_text(yaml.safe_dump(FAST))
+    base = ["--config", str(conf), "--data_dir", noisy, "--progress", "false"]
+    outs = {}
+    for w in ("1", "3"):
+        out = str(tmp_path / f"g{w}")
+        assert enhance_main([*base, "--model", av_model, "--out_dir", out, "--lip_guidance", w]) == 0
+        assert enhance_main([*base, "--model", av_model, "--out_dir", out, "--lip_guidance", w,
+                             "--merge", "true"]) == 0
+        outs[w] = {k: sf.read(v)[0] for k, v in read_table(os.path.join(out, "wav.scp")).items()}
+        assert all(np.all(np.isfinite(y)) for y in outs[w].values())
+    assert not np.allclose(outs["1"]["u0"], outs["3"]["u0"])
+    capfd.readouterr()
+    assert enhance_main([*base, "--model", ao_model, "--out_dir", str(tmp_path / "ao"), "--lip_guidance", "2"]) == 1
+    err = capfd.readouterr().err
+    assert "audio-only model" in err and "--lip_guidance" in err
+    assert enhance_main([*base, "--model", av_model, "--out_dir", str(tmp_path / "neg"),
+                         "--lip_guidance", "-1"]) == 1
+    assert ">= 0" in capfd.readouterr().err
+
+
+def test_shuffled_lips_are_the_next_utterance(av_data, models, tmp_path):
+    from avse.nets.lip_cond import LipConditioner
+    from avse.train.av_dataset import lip_tables, load_lips
+
+    clean, noisy = av_data
+    _, av_model = models
+    m = load_model(av_model)
+    cpu = torch.device("cpu")
+    lc = LipConditioner.for_model(m.model, clean, None, "auto", "conf", cpu, False, "shuffle", 0)
+    plain = LipConditioner.for_model(m.model, clean, None, "auto", "conf", cpu, False, "none", 0)
+    lips = {k: load_lips(*v)[0] for k, v in lip_tables(clean, "none").items()}
+    assert [len(lips[k]) for k in ("u0", "u1", "u2")] == [23, 28, 33]
+    # u0 gets u1's lips cut to its 23 frames; u2 (the last key) gets u0's, padded as missing
+    for key, other in (("u0", "u1"), ("u2", "u0")):
+        n, n_o = len(lips[key]), len(lips[other])
+        want = np.zeros_like(lips[key])
+        want[:min(n, n_o)] = lips[other][:n]
+        mask = np.arange(n) < n_o
+        lt, mt = torch.from_numpy(want)[None], torch.from_numpy(mask)[None]
+        with torch.no_grad():
+            emb = m.model.encode_cond(lt, mt)
+        got = lc.conditioning(key)
+        assert got["cond"].shape == (1, n, emb.shape[-1])
+        torch.testing.assert_close(got["cond"], emb)
+        assert torch.equal(got["cond_mask"], mt)
+        torch.testing.assert_close(got["cond_rel"], mt.float())  # lip_conf is 1 on present frames
+        assert not torch.allclose(got["cond"], plain.conditioning(key)["cond"])
+    assert bool(lc.conditioning("u2")["cond_mask"][0, 22]) and not lc.conditioning("u2")["cond_mask"][0, 23:].any()
+    # the command line takes it
+    conf = tmp_path / "fast.yaml"
+    conf.write_text(yaml.safe_dump(FAST))
+    out = str(tmp_path / "shuffle")
+    assert enhance_main(["--config", str(conf), "--data_dir", noisy, "--progress", "false", "--model", av_model,
+                         "--out_dir", out, "--lip_degrade", "shuffle"]) == 0
+    assert enhance_main(["--config", str(conf), "--data_dir", noisy, "--progress", "false", "--model", av_model,
+                         "--out_dir", out, "--lip_degrade", "shuffle", "--merge", "true"]) == 0
+    assert sorted(read_table(os.path.join(out, "wav.scp"))) == ["u0", "u1"]
