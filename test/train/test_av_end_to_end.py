@@ -208,6 +208,47 @@ def test_lip_usage_cli(av_data, models, tmp_path, capfd):
     assert "not an audio-visual prior" in capfd.readouterr().err
 
 
+def test_lip_usage_cli_diagnose(av_data, models, tmp_path, capfd):
+    from avse.bin.lip_usage import main as usage_main
+
+    clean, _ = av_data
+    _, av = models
+    out = tmp_path / "diag"
+    base = ["--model", av, "--data_dir", clean, "--n_crops", "3", "--times", "0.3", "0.7",
+            "--diagnose", "true", "--aug_draws", "12"]
+    assert usage_main([*base, "--out_dir", str(out)]) == 0
+    printed = capfd.readouterr().out
+    res = json.loads((out / "lip_usage.json").read_text())
+    d = res["diagnostics"]
+    assert [r["t"] for r in res["rows"]] == [0.3, 0.7]
+    assert set(d) == {"grad_norms", "embedding", "augmentation", "output_differences", "alignment", "findings"}
+    assert set(d["grad_norms"]) == {"lip_encoder", "fusion", "backbone_other"}
+    assert all(r["param_norm"] > 0 and r["grad_norm"] >= 0 and not r["frozen"] for r in d["grad_norms"].values())
+    assert d["embedding"]["dim"] == 16 and d["embedding"]["mean_norm"] > 0
+    # the training config's visual_aug (p_drop_utt 0.3) from the model file
+    aug = d["augmentation"]
+    assert aug["draws"] == 12 and aug["augment"]["p_drop_utt"] == 0.3 and 0 <= aug["video_dropped"] <= 1
+    assert [r["t"] for r in d["output_differences"]] == [0.3, 0.7]
+    # hop 32 at 16 kHz (500 STFT frames/s): 64 frames = 4 video frames, the fusion expects 12.8
+    al = d["alignment"]
+    assert al["video_frames"] == 4 and al["data_spec_fps"] == 500.0 and al["max_abs_mismatch"] == pytest.approx(8.8)
+    assert any("misaligned" in f for f in d["findings"])
+    md = (out / "lip_usage.md").read_text()
+    assert md.startswith("| t | sigma |") and "## Diagnostics" in md and "| lip_encoder |" in md
+    assert "misaligned" in md and "## Diagnostics" in printed
+    # --train_config overrides the stored training options (augmentation, frozen groups)
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text("visual_aug: {p_drop_utt: 1.0}\nfreeze_lip_encoder: true\n")
+    out2 = tmp_path / "diag2"
+    assert usage_main([*base[:6], "--times", "0.5", "--diagnose", "true", "--aug_draws", "4",
+                       "--train_config", str(cfg), "--out_dir", str(out2)]) == 0
+    d2 = json.loads((out2 / "lip_usage.json").read_text())["diagnostics"]
+    assert d2["augmentation"]["video_dropped"] == 1.0 and d2["augmentation"]["frames_masked"] == 1.0
+    enc = d2["grad_norms"]["lip_encoder"]
+    assert enc["frozen"] and enc["grad_norm"] is None and not d2["grad_norms"]["fusion"]["frozen"]
+    assert any("frozen" in f for f in d2["findings"])
+
+
 def test_av_prior_from_the_audio_only_prior_with_frozen_audio(av_data, models, tmp_path, capfd):
     """--init_model starts the audio part from the AO prior; --freeze_audio keeps it and
     trains only the lip encoder and the fusion modules (zero-initialised outputs)."""
