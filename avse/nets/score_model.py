@@ -22,6 +22,13 @@ learns a unit-scale residual. An untrained or briefly trained network therefore 
 score that contracts the reverse diffusion like a Gaussian prior instead of letting it
 drift, which matters for the short CPU trainings of the mini_av recipe.
 
+Audio-visual models may make ``sigma_d`` a per-bin ``sigma_d (B, F, T)`` predicted from
+the lips (``model_conf.lip_variance: {bands, hidden, context, gated}``,
+:class:`avse.nets.lip_variance.LipVariance`): the Gaussian part then becomes a
+lip-conditioned spectral envelope, ``v_t`` and the output scale become per bin, and the
+backbone input keeps the constant ``sigma_data`` scaling (so the backbone sees the same
+input as in the audio-only model).
+
 Complex ``(B, F, T)`` tensors become ``[re, im]`` channel pairs; optional extra complex
 inputs ``x_extra (B, K, F, T)`` (for conditional SDEs) are appended as further pairs.
 The frame axis is zero-padded on the right to the backbone's multiple and cropped back.
@@ -72,7 +79,8 @@ class ScoreModel(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module, sde, x_extra: int = 0, config: dict | None = None,
-                 precond: str = "none", sigma_data: float = 0.1, cond_encoder: nn.Module | None = None):
+                 precond: str = "none", sigma_data: float = 0.1, cond_encoder: nn.Module | None = None,
+                 lip_variance: nn.Module | None = None):
         super().__init__()
         if precond not in PRECONDS:
             raise InputError(f"ScoreModel: precond must be one of {PRECONDS}, got {precond!r}")
@@ -80,6 +88,9 @@ class ScoreModel(nn.Module):
             raise InputError(f"ScoreModel: sigma_data must be > 0, got {sigma_data}")
         self.backbone = backbone
         self.cond_encoder = cond_encoder
+        if lip_variance is not None and (cond_encoder is None or precond != "gaussian"):
+            raise InputError("ScoreModel: lip_variance needs a lip encoder and precond 'gaussian'")
+        self.lip_variance = lip_variance
         self.sde = sde
         self.x_extra = int(x_extra)
         self.precond, self.sigma_data = precond, float(sigma_data)
@@ -109,6 +120,11 @@ class ScoreModel(nn.Module):
                                  f"dim={encoder.dim}; leave cond_dim out to take the encoder's")
         elif lip_conf:
             raise InputError("model_conf: lip_encoder_conf given without lip_encoder")
+        var_conf = conf.pop("lip_variance", None)
+        if var_conf is True:
+            var_conf = {}
+        if var_conf is not None and var_conf is not False and not isinstance(var_conf, dict):
+            raise InputError(f"model_conf.lip_variance must be a mapping of options (or true/null), got {var_conf!r}")
         in_ch = 2 * (1 + x_extra)
         if conf.get("in_channels", in_ch) != in_ch:
             raise InputError(f"model_conf: in_channels={conf['in_channels']} contradicts "
@@ -121,10 +137,23 @@ class ScoreModel(nn.Module):
         resolved.update(x_extra=x_extra, precond=precond, sigma_data=sigma_data)
         if encoder is not None:
             resolved.update(lip_encoder=str(lip_name), lip_encoder_conf=dict(encoder.config))
+        variance = None
+        if isinstance(var_conf, dict):
+            if encoder is None or precond != "gaussian":
+                raise InputError("model_conf.lip_variance needs lip_encoder (an audio-visual prior) and "
+                                 f"precond 'gaussian' (got precond {precond!r})")
+            from avse.nets.fusion import FUSIONS
+            from avse.nets.lip_variance import LipVariance
+            vc = dict(var_conf)
+            if "gated" not in vc:  # follow the fusion: the reliability gates both visual paths
+                fusion = resolved.get("fusion")
+                vc["gated"] = bool(fusion in FUSIONS and getattr(FUSIONS.get(fusion), "gated", False))
+            variance = LipVariance(encoder.dim, sigma_data, **vc)
+            resolved["lip_variance"] = dict(variance.config)
         config = _plain({"model": model, "model_conf": resolved, "sde": describe_sde(sde),
                          "convention": CONVENTION})
         return cls(backbone, sde, x_extra=x_extra, config=config, precond=precond,
-                   sigma_data=sigma_data, cond_encoder=encoder)
+                   sigma_data=sigma_data, cond_encoder=encoder, lip_variance=variance)
 
     @property
     def audio_visual(self) -> bool:
@@ -196,14 +225,18 @@ class ScoreModel(nn.Module):
             cond_mask: torch.Tensor | None = None, x_extra: torch.Tensor | None = None,
             cond_rel: torch.Tensor | None = None) -> torch.Tensor:
         """Backbone output as complex ``(B, F, T)``: the estimate of ``-z``."""
-        B, _, T = x.shape
+        B, Fq, T = x.shape
         if cond is not None and cond.dim() == 4:  # raw lips
             cond = self.encode_cond(cond, cond_mask)
         tt = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1)
         if self.precond == "gaussian":
             mu, sigma = (v.to(x.real.dtype).reshape(-1, 1, 1) for v in self.sde.marginal(tt))
-            v = mu ** 2 * self.sigma_data ** 2 + sigma ** 2
-            inp = self._to_real(x / v.sqrt(), x_extra)
+            v0 = mu ** 2 * self.sigma_data ** 2 + sigma ** 2
+            sd, v = self.sigma_data, v0
+            if self.lip_variance is not None:  # per-bin sigma_d (B, F, T) from the lips
+                sd = self.lip_variance(cond, cond_mask, cond_rel, Fq, T, B).exp().to(x.real.dtype)
+                v = mu ** 2 * sd ** 2 + sigma ** 2
+            inp = self._to_real(x / v0.sqrt(), x_extra)
         else:
             inp = self._to_real(x, x_extra)
         param = next(self.backbone.parameters(), None)
@@ -220,7 +253,7 @@ class ScoreModel(nn.Module):
         out = self.backbone(inp, t, **kw)[..., :T].float()
         o = torch.complex(out[:, 0], out[:, 1])
         if self.precond == "gaussian":
-            o = -(sigma / v) * x + (mu * self.sigma_data / v.sqrt()) * o
+            o = -(sigma / v) * x + (mu * sd / v.sqrt()) * o
         return o
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float, cond: torch.Tensor | None = None,

@@ -191,8 +191,10 @@ class Trainer:
                      ", ".join(new) or "none")
 
     def _freeze_audio(self) -> None:
-        """Train only the visual conditioning: the lip encoder and the fusion modules."""
-        keep = {id(p) for m in (self.model.cond_encoder, getattr(self.model.backbone, "fusions", None))
+        """Train only the visual conditioning: the lip encoder, the fusion modules and the
+        lip-variance head (if any)."""
+        keep = {id(p) for m in (self.model.cond_encoder, getattr(self.model.backbone, "fusions", None),
+                                getattr(self.model, "lip_variance", None))
                 if m is not None for p in m.parameters()}
         for p in self.model.parameters():
             if id(p) not in keep:
