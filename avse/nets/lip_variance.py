@@ -64,7 +64,7 @@ class LipVariance(nn.Module):
         self.bands, self.gated = int(bands), bool(gated)
         self.cond_fps, self.spec_fps = float(cond_fps), float(spec_fps)
         self.config = {"bands": self.bands, "hidden": int(hidden), "context": int(context),
-                       "gated": self.gated}
+                       "gated": self.gated, "cond_fps": self.cond_fps, "spec_fps": self.spec_fps}
         self.base = nn.Parameter(torch.full((self.bands,), math.log(float(sigma_data))))
         self.norm = nn.LayerNorm(int(cond_dim))
         self.inp = nn.Conv1d(int(cond_dim), int(hidden), 2 * int(context) + 1, padding=int(context))

@@ -56,7 +56,12 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 def build_model(cfg: Dict[str, Any], sde) -> torch.nn.Module:
-    """The score model of ``cfg['model']`` / ``cfg['model_conf']`` for ``sde``."""
+    """The score model of ``cfg['model']`` / ``cfg['model_conf']`` for ``sde``.
+
+    An audio-visual model's visual paths (``fusion_conf``, ``lip_variance``) get the
+    frame rates of this training, ``spec_fps = fs / hop`` and ``cond_fps`` = the lip
+    rate, unless the config sets them: the modules' 125 / 25 frames/s defaults hold
+    only for 16 kHz with hop 128."""
     from avse.nets.score_model import ScoreModel
 
     conf = dict(cfg.get("model_conf") or {})
@@ -65,6 +70,15 @@ def build_model(cfg: Dict[str, Any], sde) -> torch.nn.Module:
             if k in conf:
                 raise InputError(f"give {k} at the top level of the training config, not in model_conf")
         conf.update(lip_encoder=cfg["lip_encoder"], lip_encoder_conf=dict(cfg.get("lip_encoder_conf") or {}))
+        from avse.dsp.stft import SpectralFrontEnd
+        from avse.train.av_dataset import LIP_FPS
+
+        rates = {"spec_fps": float(cfg["fs"]) / SpectralFrontEnd(**dict(cfg.get("frontend_conf") or {})).hop,
+                 "cond_fps": LIP_FPS}
+        conf["fusion_conf"] = {**rates, **dict(conf.get("fusion_conf") or {})}
+        if isinstance(conf.get("lip_variance"), dict) or conf.get("lip_variance") is True:
+            lv = conf["lip_variance"]
+            conf["lip_variance"] = {**rates, **(lv if isinstance(lv, dict) else {})}
     return ScoreModel.from_config(cfg["model"], conf, sde)
 
 

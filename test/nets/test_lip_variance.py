@@ -95,7 +95,8 @@ def test_bad_options():
 
 def test_score_model_uses_the_per_bin_variance_in_its_gaussian_part():
     m = _model(lip_variance={"bands": 8})
-    assert m.config["model_conf"]["lip_variance"] == {"bands": 8, "hidden": 128, "context": 1, "gated": True}
+    assert m.config["model_conf"]["lip_variance"] == {"bands": 8, "hidden": 128, "context": 1, "gated": True,
+                                                      "cond_fps": 25.0, "spec_fps": 125.0}
     plain = _model()
     plain.load_state_dict(m.state_dict(), strict=False)
     x = 0.1 * torch.randn(2, 64, 32, dtype=torch.complex64)

@@ -98,3 +98,24 @@ def test_resume_is_exact(clean_dir, tmp_path, workers):
     # a changed architecture refuses to resume
     bad = [*common, "--out_dir", b, "--max_steps", "10", "--resume", "true", "--model_conf.nf", "16"]
     assert train_main(bad) == 1
+
+
+def test_av_model_gets_the_frame_rates_of_its_training():
+    """fusion and lip-variance modules place the video at fs / hop STFT frames/s (not the
+    16 kHz / hop 128 default); a rate the config sets is kept."""
+    from avse.train.trainer import build_model
+
+    lip = {"dim": 16, "front_channels": 4, "front_kernel": [3, 3, 3], "channels": [8], "input_pool": 4,
+           "tcn_layers": 1}
+    cfg = {"model": "ncsnpp", "model_conf": {"preset": "tiny", "nf": 8, "ch_mult": [1, 2, 2],
+                                             "fusion": "xattn", "lip_variance": {"bands": 8}},
+           "lip_encoder": "resnet_tcn", "lip_encoder_conf": lip, "fs": 8000,
+           "frontend_conf": {"n_fft": 254, "hop": 64}}
+    m = build_model(cfg, OUVE())
+    assert {f.spec_fps for f in m.backbone.fusions} == {125.0} and m.lip_variance.spec_fps == 125.0
+    cfg["frontend_conf"] = {"n_fft": 510, "hop": 128}
+    m = build_model(cfg, OUVE())
+    assert {f.spec_fps for f in m.backbone.fusions} == {62.5} and m.lip_variance.spec_fps == 62.5
+    assert m.config["model_conf"]["fusion_conf"]["spec_fps"] == 62.5
+    cfg["model_conf"]["fusion_conf"] = {"spec_fps": 100.0}
+    assert {f.spec_fps for f in build_model(cfg, OUVE()).backbone.fusions} == {100.0}
