@@ -13,7 +13,7 @@ from testutils import REPO
 CONF = os.path.join(REPO, "egs", "mini_av", "avse1", "conf")
 AV_TRAIN_KEYS = {"lip_encoder", "lip_encoder_conf", "lip_encoder_init", "freeze_lip_encoder", "lip_rel_source",
                  "visual_aug"}
-AV_ENHANCE_KEYS = {"lip_rel_source", "lip_degrade", "lip_scp", "lip_rel_model"}
+AV_ENHANCE_KEYS = {"lip_rel_source", "lip_degrade", "lip_scp", "lip_rel_model", "lip_guidance"}
 
 
 def _load(name):
@@ -26,11 +26,16 @@ def test_av_train_configs_mirror_the_audio_only_one(name):
     ao, av = _load("train.yaml"), _load(name)
     assert {k: v for k, v in av.items() if k not in AV_TRAIN_KEYS | {"model_conf"}} == \
         {k: v for k, v in ao.items() if k != "model_conf"}
-    assert {k: v for k, v in av["model_conf"].items() if k not in ("fusion", "fusion_conf")} == ao["model_conf"]
+    assert {k: v for k, v in av["model_conf"].items() if k not in ("fusion", "fusion_conf", "lip_variance")} == \
+        ao["model_conf"]
     args = parse_args(train.get_parser(), ["--config", os.path.join(CONF, name), "--train_dir", "d", "--out_dir", "o"])
     lip = parse_args(train_lip_encoder.get_parser(), ["--config", os.path.join(CONF, "lip_encoder.yaml"),
                                                       "--train_dir", "d", "--out_dir", "o"])
     assert args.lip_encoder == lip.lip_encoder and args.lip_encoder_conf == lip.lip_encoder_conf
+    sync = parse_args(train_lip_encoder.get_parser(), ["--config", os.path.join(CONF, "lip_encoder_sync.yaml"),
+                                                       "--train_dir", "d", "--out_dir", "o"])
+    assert (lip.objective, sync.objective) == ("phones", "sync")
+    assert sync.lip_encoder_conf == lip.lip_encoder_conf
 
 
 @pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONF, "enhance_av_*.yaml"))))

@@ -70,7 +70,7 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --score_ref auto|spk|dereverb  scoring reference (auto: dereverb1.scp where present)
   --train_args/--inference_args "flags"   extra flags (every YAML key is a flag)
   --skip_train bool         reuse an existing model
-  --lip_pretrain_config YAML  synchrony-pretrain the lip encoder of an AV prior in stage 4
+  --lip_pretrain_config YAML  pretrain the lip encoder of an AV prior in stage 4 (its objective: phones or sync)
   --lip_pretrain_args "flags" extra flags for avse.bin.train_lip_encoder
   --lip_backend NAME|null   lip extraction for video.scp (none, haar, box)
   --lip_conf "{...}"        lip backend options (YAML mapping)
@@ -136,7 +136,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! "${skip_train}"; then
     lip_init=()
     if [ -n "${lip_pretrain_config}" ]; then
         lip_dir=${expdir}/$(basename "${lip_pretrain_config}" .yaml)
-        log "Stage 4: lip-encoder synchrony pretraining -> ${lip_dir}"
+        log "Stage 4: lip-encoder pretraining -> ${lip_dir}"
         lip_device=cpu
         [ "${ngpu}" -gt 0 ] && lip_device=cuda
         mkdir -p "${lip_dir}"

@@ -11,9 +11,11 @@ set -euo pipefail
 # --modality ao|av (this script's own option; the rest goes to avse.sh)
 #   ao: audio-only prior (conf/train.yaml) with UDiffSE, UDiffSE+, a faster UDiffSE+
 #       (15 steps, 3 samples) and UDiffSE+ with the paper's compressed-domain NMF noise
-#   av: lip-conditioned prior (conf/train_av.yaml, lip encoder synchrony-pretrained by
+#   av: lip-conditioned prior (conf/train_av.yaml: lip-informed variance + gated_xattn fusion;
+#       lip encoder pretrained on the phone alignments by
 #       conf/lip_encoder.yaml) with AV-UDiffSE, AV-UDiffSE+ and robustness rows where the
 #       test lips are degraded (50 % of the frames missing, mouth occluded, video 3 frames late)
+#       and a control row with another utterance's lips (shuffle)
 # --task denoise|restore (this script's own option)
 #   denoise: test_noisy enhanced by the --modality's methods (the default run)
 #   restore: with the same prior, informed (dps_informed) and blind (buddy) dereverberation
@@ -44,7 +46,7 @@ case "${modality}" in
     av)
         train_config=conf/train_av.yaml
         inference_config="conf/enhance_av_udiffse.yaml conf/enhance_av_udiffse_plus.yaml"
-        for d in missing50 occlude shift3; do
+        for d in missing50 occlude shift3 shuffle; do
             inference_config+=" conf/enhance_av_udiffse_plus_${d}.yaml"
         done
         extra=(--lip_pretrain_config conf/lip_encoder.yaml)
