@@ -22,6 +22,7 @@ SMALL = ["--model_conf", "{preset: tiny, nf: 8, ch_mult: [1, 2, 2]}", "--crop_fr
          "--progress", "false", "--log_interval", "1", "--valid_interval", "1000", "--ckpt_interval", "1000"]
 LIP = "{dim: 16, front_channels: 4, front_kernel: [3, 3, 3], channels: [8], input_pool: 4, tcn_layers: 1}"
 AV = ["--lip_encoder", "resnet_tcn", "--lip_encoder_conf", LIP, "--model_conf.fusion", "gated_xattn",
+      "--model_conf.lip_variance", "{bands: 8, hidden: 16}",
       "--visual_aug", "{p_drop_utt: 0.3, p_drop_frames: 0.3, p_occlude: 0.3}"]
 FAST = {"method": "udiffse_plus", "method_conf": {"n_steps": 4, "n_samples": 2, "lik_period": 2, "nmf_rank": 2}}
 
@@ -222,20 +223,21 @@ def test_lip_usage_cli_diagnose(av_data, models, tmp_path, capfd):
     d = res["diagnostics"]
     assert [r["t"] for r in res["rows"]] == [0.3, 0.7]
     assert set(d) == {"grad_norms", "embedding", "augmentation", "output_differences", "alignment", "findings"}
-    assert set(d["grad_norms"]) == {"lip_encoder", "fusion", "backbone_other"}
+    assert set(d["grad_norms"]) == {"lip_encoder", "fusion", "lip_variance", "backbone_other"}
     assert all(r["param_norm"] > 0 and r["grad_norm"] >= 0 and not r["frozen"] for r in d["grad_norms"].values())
     assert d["embedding"]["dim"] == 16 and d["embedding"]["mean_norm"] > 0
     # the training config's visual_aug (p_drop_utt 0.3) from the model file
     aug = d["augmentation"]
     assert aug["draws"] == 12 and aug["augment"]["p_drop_utt"] == 0.3 and 0 <= aug["video_dropped"] <= 1
     assert [r["t"] for r in d["output_differences"]] == [0.3, 0.7]
-    # hop 32 at 16 kHz (500 STFT frames/s): 64 frames = 4 video frames, the fusion expects 12.8
+    # hop 32 at 16 kHz (500 STFT frames/s): 64 frames = 3.2 video frames (crops hold 4 whole ones);
+    # the model takes the training's rate (it used to assume 125 frames/s: 12.8 frames)
     al = d["alignment"]
-    assert al["video_frames"] == 4 and al["data_spec_fps"] == 500.0 and al["max_abs_mismatch"] == pytest.approx(8.8)
-    assert any("misaligned" in f for f in d["findings"])
+    assert al["video_frames"] == 4 and al["data_spec_fps"] == 500.0 and al["max_abs_mismatch"] == pytest.approx(0.8)
+    assert not any("misaligned" in f for f in d["findings"])
     md = (out / "lip_usage.md").read_text()
     assert md.startswith("| t | sigma |") and "## Diagnostics" in md and "| lip_encoder |" in md
-    assert "misaligned" in md and "## Diagnostics" in printed
+    assert "Alignment:" in md and "## Diagnostics" in printed
     # --train_config overrides the stored training options (augmentation, frozen groups)
     cfg = tmp_path / "train.yaml"
     cfg.write_text("visual_aug: {p_drop_utt: 1.0}\nfreeze_lip_encoder: true\n")
