@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from avse.errors import InputError
 from avse.nets.fusion import align_cond
 
+RESIDUALS = ("lip", "constant")
+
 
 class LipVariance(nn.Module):
     """Per-bin speech standard deviation from lip embeddings (module docstring).
@@ -49,22 +51,31 @@ class LipVariance(nn.Module):
         context: video frames on each side seen by the per-frame network (a 1-D
             convolution of width ``2 context + 1``; 0 = the frame alone).
         gated: scale the lip part by ``cond_rel`` (the reliability).
+        residual: output scale of the backbone's residual: ``lip`` (``mu sigma_d / sqrt(v)``
+            with the lip-predicted ``sigma_d``, the EDM scaling for that variance) or
+            ``constant`` (the audio-only model's ``mu sigma_data / sqrt(v0)``: the lips
+            shape only the Gaussian part, and the backbone keeps its full range in bins
+            the lips call quiet).
         cond_fps, spec_fps: video and STFT frame rates (the time convention of
             :func:`avse.nets.fusion.align_cond`).
     """
 
     def __init__(self, cond_dim: int, sigma_data: float = 0.1, bands: int = 32, hidden: int = 128,
-                 context: int = 1, gated: bool = False, cond_fps: float = 25.0, spec_fps: float = 125.0):
+                 context: int = 1, gated: bool = False, cond_fps: float = 25.0, spec_fps: float = 125.0,
+                 residual: str = "lip"):
         super().__init__()
         if int(bands) < 2 or int(hidden) < 1 or int(context) < 0:
             raise InputError(f"lip_variance: need bands >= 2, hidden >= 1, context >= 0; got bands={bands}, "
                              f"hidden={hidden}, context={context}")
         if not sigma_data > 0:
             raise InputError(f"lip_variance: sigma_data must be > 0, got {sigma_data}")
-        self.bands, self.gated = int(bands), bool(gated)
+        if residual not in RESIDUALS:
+            raise InputError(f"lip_variance: residual must be one of {RESIDUALS}, got {residual!r}")
+        self.bands, self.gated, self.residual = int(bands), bool(gated), str(residual)
         self.cond_fps, self.spec_fps = float(cond_fps), float(spec_fps)
         self.config = {"bands": self.bands, "hidden": int(hidden), "context": int(context),
-                       "gated": self.gated, "cond_fps": self.cond_fps, "spec_fps": self.spec_fps}
+                       "gated": self.gated, "cond_fps": self.cond_fps, "spec_fps": self.spec_fps,
+                       "residual": self.residual}
         self.base = nn.Parameter(torch.full((self.bands,), math.log(float(sigma_data))))
         self.norm = nn.LayerNorm(int(cond_dim))
         self.inp = nn.Conv1d(int(cond_dim), int(hidden), 2 * int(context) + 1, padding=int(context))

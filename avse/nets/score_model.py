@@ -233,9 +233,12 @@ class ScoreModel(nn.Module):
             mu, sigma = (v.to(x.real.dtype).reshape(-1, 1, 1) for v in self.sde.marginal(tt))
             v0 = mu ** 2 * self.sigma_data ** 2 + sigma ** 2
             sd, v = self.sigma_data, v0
+            c_out = mu * self.sigma_data / v0.sqrt()
             if self.lip_variance is not None:  # per-bin sigma_d (B, F, T) from the lips
                 sd = self.lip_variance(cond, cond_mask, cond_rel, Fq, T, B).exp().to(x.real.dtype)
                 v = mu ** 2 * sd ** 2 + sigma ** 2
+                if self.lip_variance.residual == "lip":
+                    c_out = mu * sd / v.sqrt()
             inp = self._to_real(x / v0.sqrt(), x_extra)
         else:
             inp = self._to_real(x, x_extra)
@@ -253,7 +256,7 @@ class ScoreModel(nn.Module):
         out = self.backbone(inp, t, **kw)[..., :T].float()
         o = torch.complex(out[:, 0], out[:, 1])
         if self.precond == "gaussian":
-            o = -(sigma / v) * x + (mu * sd / v.sqrt()) * o
+            o = -(sigma / v) * x + c_out * o
         return o
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float, cond: torch.Tensor | None = None,

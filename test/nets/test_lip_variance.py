@@ -96,7 +96,7 @@ def test_bad_options():
 def test_score_model_uses_the_per_bin_variance_in_its_gaussian_part():
     m = _model(lip_variance={"bands": 8})
     assert m.config["model_conf"]["lip_variance"] == {"bands": 8, "hidden": 128, "context": 1, "gated": True,
-                                                      "cond_fps": 25.0, "spec_fps": 125.0}
+                                                      "cond_fps": 25.0, "spec_fps": 125.0, "residual": "lip"}
     plain = _model()
     plain.load_state_dict(m.state_dict(), strict=False)
     x = 0.1 * torch.randn(2, 64, 32, dtype=torch.complex64)
@@ -131,3 +131,30 @@ def test_freeze_audio_keeps_the_variance_head_trainable(tmp_path):
     trainable = {n.split(".")[0] for n, p in m.named_parameters() if p.requires_grad}
     assert trainable == {"cond_encoder", "lip_variance", "backbone"}
     assert all(("fusions" in n) == p.requires_grad for n, p in m.backbone.named_parameters())
+
+
+def test_constant_residual_scale_keeps_the_backbone_term_of_the_audio_only_model():
+    """residual: constant: the lips change only the Gaussian (Wiener) term; the backbone's
+    residual enters with the audio-only scale mu sigma_data / sqrt(v0)."""
+    m = _model(lip_variance={"bands": 8, "residual": "constant"})
+    assert m.config["model_conf"]["lip_variance"]["residual"] == "constant"
+    plain = _model()
+    _randomise(m.lip_variance)
+    plain.load_state_dict(m.state_dict(), strict=False)
+    x = 0.1 * torch.randn(2, 64, 32, dtype=torch.complex64)
+    t = torch.tensor([0.2, 0.6])
+    lips = torch.randint(0, 255, (2, 7, 88, 88), dtype=torch.uint8)
+    kw = {"cond": lips, "cond_mask": torch.ones(2, 7, dtype=torch.bool), "cond_rel": torch.ones(2, 7)}
+    with torch.no_grad():
+        emb = m.encode_cond(lips, kw["cond_mask"])
+        sd = m.lip_variance(emb, kw["cond_mask"], kw["cond_rel"], 64, 32, 2).exp()
+        mu, sigma = (v.reshape(-1, 1, 1) for v in m.sde.marginal(t))
+        v, v0 = mu ** 2 * sd ** 2 + sigma ** 2, mu ** 2 * 0.1 ** 2 + sigma ** 2
+        resid = m.raw(x, t, **kw) + (sigma / v) * x
+        torch.testing.assert_close(resid, plain.raw(x, t, **kw) + (sigma / v0) * x, rtol=1e-4, atol=1e-5)
+        assert resid.abs().max() > 1e-3  # the backbone term is there
+        lip = _model(lip_variance={"bands": 8})
+        lip.load_state_dict(m.state_dict())
+        assert (lip.raw(x, t, **kw) - m.raw(x, t, **kw)).abs().max() > 1e-4  # "lip" scales it per bin
+    with pytest.raises(InputError, match="residual"):
+        LipVariance(8, residual="other")
