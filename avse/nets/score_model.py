@@ -23,9 +23,10 @@ score that contracts the reverse diffusion like a Gaussian prior instead of lett
 drift, which matters for the short CPU trainings of the mini_av recipe.
 
 Audio-visual models may make ``sigma_d`` a per-bin ``sigma_d (B, F, T)`` predicted from
-the lips (``model_conf.lip_variance: {bands, hidden, context, gated}``,
+the lips (``model_conf.lip_variance: {bands, hidden, context, gated, residual}``,
 :class:`avse.nets.lip_variance.LipVariance`): the Gaussian part then becomes a
-lip-conditioned spectral envelope, ``v_t`` and the output scale become per bin, and the
+lip-conditioned spectral envelope with a per-bin ``v_t``; the residual's output scale
+is per bin too (``residual: lip``) or the audio-only one (``constant``), and the
 backbone input keeps the constant ``sigma_data`` scaling (so the backbone sees the same
 input as in the audio-only model).
 
@@ -231,8 +232,7 @@ class ScoreModel(nn.Module):
         tt = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1)
         if self.precond == "gaussian":
             mu, sigma = (v.to(x.real.dtype).reshape(-1, 1, 1) for v in self.sde.marginal(tt))
-            v0 = mu ** 2 * self.sigma_data ** 2 + sigma ** 2
-            sd, v = self.sigma_data, v0
+            v = v0 = mu ** 2 * self.sigma_data ** 2 + sigma ** 2
             c_out = mu * self.sigma_data / v0.sqrt()
             if self.lip_variance is not None:  # per-bin sigma_d (B, F, T) from the lips
                 sd = self.lip_variance(cond, cond_mask, cond_rel, Fq, T, B).exp().to(x.real.dtype)
