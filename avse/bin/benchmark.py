@@ -75,7 +75,7 @@ def sync(dev: torch.device) -> None:
 
 
 def run_case(model, sde, fe, x, method, conf, dev, dtype, args, extrapolate):
-    from avse.enhance.udiffse import ENHANCERS
+    from avse.enhance.base import ENHANCERS
 
     amp = dtype == "bf16"
 
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     from avse.diffusion.sde import SDES
     from avse.dsp.stft import SpectralFrontEnd
-    from avse.enhance.udiffse import ENHANCERS
+    from avse.enhance.base import ENHANCERS
     from avse.nets.score_model import ScoreModel
 
     sde, fe = SDES.build("ouve"), SpectralFrontEnd()

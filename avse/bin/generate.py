@@ -73,7 +73,7 @@ def plot_spectrograms(S: torch.Tensor, frontend, fs: int, path: str) -> None:
 def run(args) -> None:
     from avse.bin.enhance import make_score_fn, resolve_device
     from avse.diffusion.sampler import PCSampler
-    from avse.train.checkpoint import load_model
+    from avse.nets.storage import load_model
 
     if args.num < 1 or args.seconds <= 0:
         raise InputError(f"need --num >= 1 and --seconds > 0, got {args.num}, {args.seconds}")

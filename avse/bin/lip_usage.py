@@ -58,7 +58,7 @@ def run(args) -> None:
     import torch
 
     from avse.train.av_dataset import av_dataset_from_config
-    from avse.train.checkpoint import load_model
+    from avse.nets.storage import load_model
     from avse.train.dataset import fixed_crops, read_utterances
     from avse.train.lip_usage import format_table, lip_usage
 
@@ -70,7 +70,7 @@ def run(args) -> None:
     if not cfg.get("lip_encoder"):
         raise InputError(f"{args.model}: not an audio-visual prior (trained without lip_encoder)")
     fe_conf = lm.frontend.config()
-    utts = read_utterances(args.data_dir, lm.fs, int(fe_conf.get("n_fft", 510)), "evaluation")
+    utts = read_utterances(args.data_dir, lm.fs, lm.frontend.n_fft, "evaluation")
     crops = fixed_crops(av_dataset_from_config(cfg, args.data_dir, utts, fe_conf, train=False),
                         args.n_crops, args.seed)
     x0, lips, mask, rel = crops

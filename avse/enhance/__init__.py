@@ -1,16 +1,18 @@
 """Unsupervised speech enhancement with diffusion priors (UDiffSE, UDiffSE+).
 
 Submodules: :mod:`avse.enhance.nmf` (IS-NMF noise variance), :mod:`avse.enhance.likelihood`
-(observation models and the likelihood step hook), :mod:`avse.enhance.udiffse` (the
-``ENHANCERS`` registry: ``udiffse``, ``udiffse_plus``); issue C, restoration with the
+(observation models and the likelihood step hook), :mod:`avse.enhance.base` (the
+``ENHANCERS`` registry and :class:`~avse.enhance.base.DiffusionEnhancer`, the base of every
+method), :mod:`avse.enhance.udiffse` (``udiffse``, ``udiffse_plus``); issue C, restoration with the
 same prior: :mod:`~avse.enhance.operators` (linear operators), :mod:`~avse.enhance.measurement`
 (operators in the compressed-STFT world), :mod:`~avse.enhance.guidance` (DPS, projection),
 :mod:`~avse.enhance.buddy` (blind room), :mod:`~avse.enhance.posterior` (the general
 enhancer), :mod:`~avse.enhance.restoration` (``dps_informed``, ``buddy``, ``separate``,
 ``joint``) and :mod:`~avse.enhance.cascade` (``cascade``: methods in sequence).
 """
-from avse.enhance.udiffse import ENHANCERS, UDiffSE, UDiffSEPlus
+from avse.enhance.base import ENHANCERS, DiffusionEnhancer
+from avse.enhance.udiffse import UDiffSE, UDiffSEPlus  # registers them
 from avse.enhance.restoration import BUDDy, DPSInformed, Joint, Separate  # registers them
 from avse.enhance.cascade import Cascade  # registers it
 
-__all__ = ["ENHANCERS", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint", "Cascade"]
+__all__ = ["ENHANCERS", "DiffusionEnhancer", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint", "Cascade"]

@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from avse.enhance.udiffse import ENHANCERS
+from avse.enhance.base import ENHANCERS
 from avse.errors import InputError
 
 

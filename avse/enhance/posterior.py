@@ -35,7 +35,7 @@ from avse.diffusion.sampler import PCSampler, randn_like
 from avse.enhance.guidance import DPSGuidance, ProjectionGuidance, TweedieMStep
 from avse.enhance.likelihood import FixedVarianceNoise, LikelihoodHook, ZeroNoise
 from avse.enhance.measurement import Measurement
-from avse.enhance.udiffse import _DiffusionEnhancer
+from avse.enhance.base import DiffusionEnhancer
 from avse.errors import InputError
 
 GUIDANCE = ("udiffse", "dps", "projection")
@@ -59,8 +59,8 @@ def align_sources(S: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
-class PosteriorEnhancer(_DiffusionEnhancer):
-    """See module docstring. Settings beyond :class:`_DiffusionEnhancer`'s:
+class PosteriorEnhancer(DiffusionEnhancer):
+    """See module docstring. Settings beyond :class:`DiffusionEnhancer`'s:
 
     ``guidance``: a name or list of names from ``GUIDANCE``; ``noise`` in ``NOISE``;
     ``noise_var``: variance for ``fixed``; ``mstep_period``: NMF M-step period (steps);

@@ -41,7 +41,7 @@ from avse.enhance.buddy import ENVELOPE_LOSSES, BlindRoom, RoomFit
 from avse.enhance.measurement import Measurement
 from avse.enhance.operators import Identity, TimeConvolution, relative_rir
 from avse.enhance.posterior import PosteriorEnhancer
-from avse.enhance.udiffse import ENHANCERS, _defaults
+from avse.enhance.base import ENHANCERS, constructor_defaults
 from avse.errors import InputError
 
 
@@ -163,4 +163,4 @@ class Joint(_BlindRoomMixin, PosteriorEnhancer):
 
 
 for _cls in (DPSInformed, BUDDy, Separate, Joint):
-    _cls.DEFAULTS = _defaults(_cls)
+    _cls.DEFAULTS = constructor_defaults(_cls)

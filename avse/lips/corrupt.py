@@ -20,6 +20,7 @@ end-to-end audio-visual speech recognition", Interspeech 2022, and "Watch or
 listen: robust audio-visual speech recognition with visual corruption modeling and
 reliability scoring", CVPR 2023).
 """
+import re
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -193,3 +194,49 @@ def random_corruption(lips: np.ndarray, rng: np.random.Generator, p_clean: float
     opts = {"fill": str(rng.choice(["zero", "mean", "noise"]))} if kind == "missing" else {}
     out, m = CORRUPTIONS[kind](lips, rng, frames, **opts)
     return out, (~m).astype(np.float32)
+
+
+_DEGRADE = re.compile(r"^(none|occlude|shuffle|missing(\d+)|shift(-?\d+))$")
+
+
+def check_degradation(name: str) -> str:
+    """Validate a degradation name (see module doc); returns it."""
+    m = _DEGRADE.match(str(name))
+    if not m or (m.group(2) is not None and not 0 <= int(m.group(2)) <= 100):
+        raise InputError(f"unknown lip degradation {name!r}; use none, occlude, shuffle, missing<0-100> "
+                         "(e.g. missing50) or shift<N> (e.g. shift3, shift-3)")
+    return str(name)
+
+
+def degrade(name: str, lips, mask, rel, rng: np.random.Generator):
+    """Apply the named test degradation (the corruptions above):
+
+    * ``missing<P>`` (``missing50``): ``P`` % of the frames missing, in runs of 3-12
+      frames (:func:`segments`), blacked out and marked missing
+      (``mask`` False, ``rel`` 0), as when the face tracker loses the face;
+    * ``occlude``: an object over the mouth on every frame (:func:`occlude`,
+      sides 70-85 % of the crop), the frames still present and not flagged;
+    * ``shift<N>`` (``shift3``): the video ``N`` frames late (:func:`time_shift`,
+      edge frames repeated), e.g. 120 ms for ``shift3``.
+
+    ``shuffle`` (another utterance's lips) needs the other utterances: the caller
+    (:class:`avse.nets.lip_cond.LipConditioner`) swaps the lips and then calls this
+    with ``none``.
+    """
+    m = _DEGRADE.match(check_degradation(name))
+    if name == "shuffle":
+        raise InputError("lip degradation 'shuffle' swaps whole utterances; LipConditioner applies it")
+    mask, rel = mask.copy(), rel.copy()
+    if name == "none" or len(lips) == 0:
+        return lips, mask, rel
+    if name == "occlude":
+        out, _ = occlude(lips, rng, frames=np.ones(len(lips), bool), cover=(0.7, 0.85))
+        return out, mask, rel
+    if m.group(2) is not None:
+        gone = segments(len(lips), rng, int(m.group(2)) / 100.0)
+        out, _ = missing(lips, rng, frames=gone, fill="zero")
+        mask[gone] = False
+        rel[gone] = 0.0
+        return out, mask, rel
+    out, _ = time_shift(lips, int(m.group(3)))
+    return out, mask, rel

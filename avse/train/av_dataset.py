@@ -9,82 +9,24 @@ crop offset is a multiple of 640 samples. STFT frame ``i`` of the crop (centred)
 frames (52 for 256 STFT frames = 51.2 video frames); frames past the end of the video
 are missing (mask False).
 
-Tables of a dump dir: ``lip.scp`` (``(T, 88, 88)`` uint8 ``.npy``), and the per-frame
-reliability ``(T,)`` float32 from ``lip_conf.scp`` (``rel_source: conf``, the lip
-front-end's confidence), ``lip_rel.scp`` (``rel``, a lip-reliability network) or none
-(``none``: 1 on every present frame). Utterances without lips stay in the training set
+The lips and their reliability come from the tables of a dump dir
+(:func:`avse.lips.tables.lip_tables`). Utterances without lips stay in the training set
 with every frame missing (clean speech without video still teaches the prior).
 """
 import logging
 import math
-import os
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
 from avse.errors import InputError
-from avse.io.scp import read_table
+from avse.lips.backends import LIP_FPS
+from avse.lips.tables import lip_tables, load_lips
 from avse.train.dataset import CropDataset
 from avse.train.visual_aug import VisualAugment
 
 log = logging.getLogger(__name__)
-
-LIP_FPS = 25.0
-REL_SOURCES = {"conf": "lip_conf.scp", "rel": "lip_rel.scp", "none": None}
-
-
-def lip_tables(data_dir: str, rel_source: str = "conf", lip_scp: str | None = None
-               ) -> Dict[str, Tuple[str, Optional[str]]]:
-    """``{key: (lip .npy path, reliability .npy path or None)}`` of a data dir.
-
-    Raises :class:`InputError` when ``lip.scp`` (or the reliability table the source
-    names) is missing or empty.
-    """
-    if rel_source not in REL_SOURCES:
-        raise InputError(f"lip reliability source must be one of {sorted(REL_SOURCES)}, got {rel_source!r}")
-    lip_scp = lip_scp or os.path.join(data_dir, "lip.scp")
-    if not os.path.isfile(lip_scp):
-        raise InputError(f"{lip_scp}: not found; an audio-visual model needs lips (dump with a lip "
-                         "backend in stage 3)")
-    lips = read_table(lip_scp)
-    if not lips:
-        raise InputError(f"{lip_scp}: empty lip.scp")
-    rels: Dict[str, str] = {}
-    name = REL_SOURCES[rel_source]
-    if name is not None:
-        rscp = os.path.join(os.path.dirname(lip_scp), name)
-        if not os.path.isfile(rscp):
-            hint = ("the lip-reliability network writes it" if rel_source == "rel"
-                    else "stage 3 writes it with the lips")
-            raise InputError(f"{rscp}: not found for lip reliability source {rel_source!r} ({hint}); "
-                             "choose another source (conf, rel, none)")
-        rels = read_table(rscp)
-    return {k: (p, rels.get(k) if name is not None else None) for k, p in lips.items()}
-
-
-def load_lips(lip_path: str, rel_path: Optional[str], key: str = "?", mmap: bool = False
-              ) -> Tuple[np.ndarray, np.ndarray]:
-    """``(lips (T, H, W) uint8, rel (T,) float32 in [0, 1])`` of one utterance."""
-    try:
-        lips = np.load(lip_path, mmap_mode="r" if mmap else None)
-    except (OSError, ValueError) as e:
-        raise InputError(f"utterance {key!r}: cannot read lips {lip_path}: {e}") from e
-    if lips.ndim != 3 or lips.dtype != np.uint8:
-        raise InputError(f"utterance {key!r}: {lip_path}: expected (T, H, W) uint8 lips, "
-                         f"got {lips.shape} {lips.dtype}")
-    if rel_path is None:
-        rel = np.ones(len(lips), np.float32)
-    else:
-        try:
-            rel = np.asarray(np.load(rel_path), dtype=np.float32).reshape(-1)
-        except (OSError, ValueError) as e:
-            raise InputError(f"utterance {key!r}: cannot read reliability {rel_path}: {e}") from e
-        if len(rel) != len(lips):
-            raise InputError(f"utterance {key!r}: {rel_path} has {len(rel)} values for {len(lips)} lip frames")
-        rel = np.clip(np.nan_to_num(rel, nan=0.0), 0.0, 1.0)
-    return lips, rel
-
 
 class AVCropDataset(CropDataset):
     """:class:`CropDataset` with aligned lip crops (see the module docstring).
@@ -96,7 +38,8 @@ class AVCropDataset(CropDataset):
     Args:
         utts, frontend_conf, crop_frames, fs: as :class:`CropDataset`.
         lips: ``{key: (lip path, reliability path | None)}`` (:func:`lip_tables`).
-        fps: video frame rate; ``fs / fps`` must be a multiple of the hop.
+        fps: video frame rate; ``fs / fps`` must be a whole number of samples (any hop:
+            the fusions align the two rates by time, :func:`avse.nets.fusion.align_cond`).
         lip_size: expected crop size (frames of utterances without lips are zeros).
     """
 
@@ -106,9 +49,9 @@ class AVCropDataset(CropDataset):
         super().__init__(utts, frontend_conf, crop_frames, fs)
         spf = fs / fps
         hop = self.frontend.hop
-        if abs(spf - round(spf)) > 1e-9 or round(spf) % hop:
-            raise InputError(f"AV crops need fs / fps = {spf:g} samples per video frame to be a multiple "
-                             f"of the hop {hop}")
+        if abs(spf - round(spf)) > 1e-9:
+            raise InputError(f"AV crops start on video frames: fs / fps = {spf:g} samples per video frame "
+                             "must be a whole number")
         self.spf = int(round(spf))
         self.lips, self.augment, self.lip_size = dict(lips), augment, int(lip_size)
         self.n_video = math.ceil(self.crop_frames * hop / self.spf)

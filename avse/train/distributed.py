@@ -83,10 +83,6 @@ def wrap(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     return DDP(model, device_ids=ids, output_device=ids[0] if ids else None)
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") and isinstance(model.module, torch.nn.Module) else model
-
-
 def mean_over_ranks(values: list[float], info: DistInfo) -> list[float]:
     """Average a few floats over all ranks (identity in one process)."""
     if not info.initialized:

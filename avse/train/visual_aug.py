@@ -1,4 +1,4 @@
-"""Lip-video corruptions: random augmentation for AV training, named degradations for tests.
+"""Lip-video augmentation for audio-visual prior training.
 
 All functions work on one utterance: ``lips (T, H, W)`` uint8 at 25 fps, ``mask (T,)``
 bool (True: the frame is present), ``rel (T,)`` float32 lip reliability in [0, 1], and
@@ -7,19 +7,17 @@ return new arrays (the inputs are not modified).
 * :func:`drop_frames`: frames missing (``mask`` False, ``rel`` 0), e.g. a face detector
   that failed; the pixels are kept but never used (the lip encoder and the fusions
   ignore missing frames).
-* :func:`occlude`: a textured rectangle (a hand, a microphone) over the mouth on a span
+* :func:`occlude_span`: a textured rectangle (a hand, a microphone) over the mouth on a span
   of frames; the frames stay "present" since an occlusion is not flagged by the video
   front-end (a reliability estimator may flag it; see ``flag`` below).
 
 :class:`VisualAugment` draws these at random for training so that the AV prior works
 with missing or poor video (whole-utterance drop with ``p_drop_utt``, random frame drops,
-occlusion). :func:`degrade` applies the named test conditions of the mini_av recipe
-(``missing50``, ``occlude``, ``shift3``; generally ``missing<P>``, ``shift<N>`` or
-``shift-<N>``) at inference with the corruption functions of :mod:`avse.lips.corrupt`
-(the ones the lip-reliability network is trained on), so the training augmentation here
-and the test occluder differ.
+occlusion). The named test conditions (``missing50``, ``occlude``, ``shift3``) are
+:func:`avse.lips.corrupt.degrade`, built on the corruptions the lip-reliability network
+is trained on: the training occluder here and the test occluder differ on purpose, so
+the robustness rows measure generalisation to an occluder the prior never saw.
 """
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +44,7 @@ def drop_frames(lips, mask, rel, rng: np.random.Generator, rate: float, burst: i
     return lips, mask, rel
 
 
-def occlude(lips, mask, rel, rng: np.random.Generator, cover: float = 0.8, span: tuple | None = None,
+def occlude_span(lips, mask, rel, rng: np.random.Generator, cover: float = 0.8, span: tuple | None = None,
             flag: bool = False):
     """Paint a textured rectangle over ``cover`` of the mouth box on frames ``span``
     (``(start, end)``; None: all). ``flag`` sets ``rel`` to 0 on the occluded frames."""
@@ -68,54 +66,6 @@ def occlude(lips, mask, rel, rng: np.random.Generator, cover: float = 0.8, span:
     if flag:
         rel[s:e] = 0.0
     return lips, mask.copy(), rel
-
-
-_DEGRADE = re.compile(r"^(none|occlude|shuffle|missing(\d+)|shift(-?\d+))$")
-
-
-def check_degradation(name: str) -> str:
-    """Validate a degradation name (see module doc); returns it."""
-    m = _DEGRADE.match(str(name))
-    if not m or (m.group(2) is not None and not 0 <= int(m.group(2)) <= 100):
-        raise InputError(f"unknown lip degradation {name!r}; use none, occlude, shuffle, missing<0-100> "
-                         "(e.g. missing50) or shift<N> (e.g. shift3, shift-3)")
-    return str(name)
-
-
-def degrade(name: str, lips, mask, rel, rng: np.random.Generator):
-    """Apply the named test degradation (functions of :mod:`avse.lips.corrupt`):
-
-    * ``missing<P>`` (``missing50``): ``P`` % of the frames missing, in runs of 3-12
-      frames (:func:`avse.lips.corrupt.segments`), blacked out and marked missing
-      (``mask`` False, ``rel`` 0), as when the face tracker loses the face;
-    * ``occlude``: an object over the mouth on every frame (:func:`avse.lips.corrupt.occlude`,
-      sides 70-85 % of the crop), the frames still present and not flagged;
-    * ``shift<N>`` (``shift3``): the video ``N`` frames late (:func:`avse.lips.corrupt.time_shift`,
-      edge frames repeated), e.g. 120 ms for ``shift3``.
-
-    ``shuffle`` (another utterance's lips) needs the other utterances: the caller
-    (:class:`avse.nets.lip_cond.LipConditioner`) swaps the lips and then calls this
-    with ``none``.
-    """
-    from avse.lips import corrupt
-
-    m = _DEGRADE.match(check_degradation(name))
-    if name == "shuffle":
-        raise InputError("lip degradation 'shuffle' swaps whole utterances; LipConditioner applies it")
-    mask, rel = mask.copy(), rel.copy()
-    if name == "none" or len(lips) == 0:
-        return lips, mask, rel
-    if name == "occlude":
-        out, _ = corrupt.occlude(lips, rng, frames=np.ones(len(lips), bool), cover=(0.7, 0.85))
-        return out, mask, rel
-    if m.group(2) is not None:
-        gone = corrupt.segments(len(lips), rng, int(m.group(2)) / 100.0)
-        out, _ = corrupt.missing(lips, rng, frames=gone, fill="zero")
-        mask[gone] = False
-        rel[gone] = 0.0
-        return out, mask, rel
-    out, _ = corrupt.time_shift(lips, int(m.group(3)))
-    return out, mask, rel
 
 
 @dataclass
@@ -155,6 +105,6 @@ class VisualAugment:
         if rng.random() < self.p_occlude and T > 0:
             n = int(rng.integers(max(1, T // 4), T + 1))
             s = int(rng.integers(0, T - n + 1))
-            lips, mask, rel = occlude(lips, mask, rel, rng, cover=rng.uniform(0.5, 1.0), span=(s, s + n),
-                                      flag=rng.random() < self.p_occlude_flag)
+            lips, mask, rel = occlude_span(lips, mask, rel, rng, cover=rng.uniform(0.5, 1.0), span=(s, s + n),
+                                           flag=rng.random() < self.p_occlude_flag)
         return lips, mask, rel

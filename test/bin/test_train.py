@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from avse.bin.train import main
-from avse.train.checkpoint import load_model
+from avse.nets.storage import load_model
 from testutils import speechlike
 
 SMALL = {"model": "ncsnpp", "model_conf": {"preset": "tiny", "nf": 8, "ch_mult": [1, 2, 2]},

@@ -5,8 +5,8 @@ import pytest
 from avse.corpus.mouth import MouthAppearance, render_mouth
 from avse.corpus.visemes import N_PARAMS
 from avse.errors import InputError
-from avse.lips.corrupt import (CORRUPTIONS, blur, dark, missing, occlude, off_centre, random_corruption,
-                               segments, time_shift)
+from avse.lips.corrupt import (CORRUPTIONS, blur, check_degradation, dark, degrade, missing, occlude, off_centre,
+                               random_corruption, segments, time_shift)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +80,30 @@ def test_random_corruption_labels(lips):
     assert seen_clean and seen_bad
     with pytest.raises(InputError, match="uint8"):
         random_corruption(lips.astype(float), rng)
+
+
+def test_named_degradations():
+    rng = np.random.default_rng(0)
+    T = 50
+    lips = np.random.default_rng(1).integers(1, 256, (T, 88, 88)).astype(np.uint8)
+    mask, rel = np.ones(T, bool), np.ones(T, np.float32)
+    l1, m1, r1 = degrade("missing50", lips, mask, rel, rng)
+    assert m1.sum() == T // 2 and np.all(r1[~m1] == 0) and np.all(r1[m1] == 1)
+    assert not l1[~m1].any() and np.array_equal(l1[m1], lips[m1])
+    assert np.any(~m1[:-1] & ~m1[1:])  # missing in runs, not single frames only
+    l2, m2, r2 = degrade("shift3", lips, mask, rel, rng)
+    assert np.array_equal(l2[3:], lips[:-3]) and np.all(l2[:3] == lips[0]) and m2.all()
+    l3, m3, r3 = degrade("occlude", lips, mask, rel, rng)
+    assert m3.all() and np.all(r3 == 1)
+    centre = (l3 != lips)[:, 38:52, 30:58].mean(axis=(1, 2))  # the mouth centre is covered
+    assert np.all(centre > 0.9) and np.array_equal(l3[:, :5], lips[:, :5])
+    l0, m0, r0 = degrade("none", lips, mask, rel, rng)
+    assert np.array_equal(l0, lips) and m0.all()
+    assert np.all(mask) and np.all(rel == 1)  # inputs untouched
+    for bad in ("missing150", "blur", "shift", "shuffle2", "Shuffle"):
+        with pytest.raises(InputError, match="unknown lip degradation"):
+            check_degradation(bad)
+    # shuffle (another utterance's lips) is a valid name, applied by LipConditioner only
+    assert check_degradation("shuffle") == "shuffle"
+    with pytest.raises(InputError, match="LipConditioner"):
+        degrade("shuffle", lips, mask, rel, rng)

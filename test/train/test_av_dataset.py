@@ -5,9 +5,10 @@ import soundfile as sf
 import torch
 
 from avse.errors import InputError
-from avse.train.av_dataset import AVCropDataset, lip_tables
+from avse.lips.tables import lip_tables
+from avse.train.av_dataset import AVCropDataset
 from avse.train.dataset import read_utterances
-from avse.train.visual_aug import VisualAugment, check_degradation, degrade
+from avse.train.visual_aug import VisualAugment
 
 SPF = 640  # samples per video frame at 16 kHz / 25 fps
 
@@ -68,8 +69,11 @@ def test_short_utterances_and_missing_lips_are_missing_frames(tmp_path):
     short = AVCropDataset(read_utterances(d, 16000, 510), lip_tables(d, "none"), {}, crop_frames=400)
     _, lips, mask, rel = short[(0, 1)]  # 40 frames of video, crop of 80
     assert mask[:40].all() and not mask[40:].any() and torch.all(rel[:40] == 1)
-    with pytest.raises(InputError, match="multiple of the hop"):
-        AVCropDataset(read_utterances(d, 16000, 510), {}, {"hop": 96}, crop_frames=50)
+    # any hop (the fusions align by time); the crops start on whole-sample video frames
+    odd = AVCropDataset(read_utterances(d, 16000, 510), lip_tables(d, "none"), {"hop": 96}, crop_frames=50)
+    assert odd[(0, 1)][1].shape[0] == 8  # 50 frames x 96 samples = 7.5 video frames of 640
+    with pytest.raises(InputError, match="whole number"):
+        AVCropDataset(read_utterances(d, 16000, 510), {}, {}, crop_frames=50, fps=24.0)
 
 
 def test_augmentation_is_deterministic_in_the_crop_seed(tmp_path):
@@ -90,30 +94,3 @@ def test_augmentation_is_deterministic_in_the_crop_seed(tmp_path):
     assert not m.any() and not r.any()
     with pytest.raises(InputError, match="p_occlude"):
         VisualAugment(p_occlude=1.5)
-
-
-def test_named_degradations():
-    rng = np.random.default_rng(0)
-    T = 50
-    lips = np.random.default_rng(1).integers(1, 256, (T, 88, 88)).astype(np.uint8)
-    mask, rel = np.ones(T, bool), np.ones(T, np.float32)
-    l1, m1, r1 = degrade("missing50", lips, mask, rel, rng)
-    assert m1.sum() == T // 2 and np.all(r1[~m1] == 0) and np.all(r1[m1] == 1)
-    assert not l1[~m1].any() and np.array_equal(l1[m1], lips[m1])
-    assert np.any(~m1[:-1] & ~m1[1:])  # missing in runs, not single frames only
-    l2, m2, r2 = degrade("shift3", lips, mask, rel, rng)
-    assert np.array_equal(l2[3:], lips[:-3]) and np.all(l2[:3] == lips[0]) and m2.all()
-    l3, m3, r3 = degrade("occlude", lips, mask, rel, rng)
-    assert m3.all() and np.all(r3 == 1)
-    centre = (l3 != lips)[:, 38:52, 30:58].mean(axis=(1, 2))  # the mouth centre is covered
-    assert np.all(centre > 0.9) and np.array_equal(l3[:, :5], lips[:, :5])
-    l0, m0, r0 = degrade("none", lips, mask, rel, rng)
-    assert np.array_equal(l0, lips) and m0.all()
-    assert np.all(mask) and np.all(rel == 1)  # inputs untouched
-    for bad in ("missing150", "blur", "shift", "shuffle2", "Shuffle"):
-        with pytest.raises(InputError, match="unknown lip degradation"):
-            check_degradation(bad)
-    # shuffle (another utterance's lips) is a valid name, applied by LipConditioner only
-    assert check_degradation("shuffle") == "shuffle"
-    with pytest.raises(InputError, match="LipConditioner"):
-        degrade("shuffle", lips, mask, rel, rng)

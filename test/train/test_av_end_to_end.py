@@ -14,7 +14,8 @@ from avse.bin.enhance import main as enhance_main
 from avse.bin.train import main as train_main
 from avse.bin.train_lip_encoder import main as lip_main
 from avse.io.scp import read_table
-from avse.train.checkpoint import load_last_checkpoint, load_model
+from avse.nets.storage import load_model
+from avse.train.checkpoint import load_last_checkpoint
 from testutils import speechlike
 
 SMALL = ["--model_conf", "{preset: tiny, nf: 8, ch_mult: [1, 2, 2]}", "--crop_frames", "64",
@@ -162,8 +163,8 @@ def test_av_enhancement_end_to_end(av_data, models, tmp_path, capfd):
     torch.testing.assert_close(lc.score_fn("u0")(x, t), direct)
     # a lip-reliability network scores the lips as given to the model (after degradation)
     from avse.lips.reliability import LipRelNet, save_lip_rel
-    from avse.train.av_dataset import lip_tables, load_lips
-    from avse.train.visual_aug import degrade
+    from avse.lips.tables import lip_tables, load_lips
+    from avse.lips.corrupt import degrade
     from avse.utils.seeding import stable_hash
     torch.manual_seed(0)
     save_lip_rel(str(tmp_path / "rel.pt"), LipRelNet(pool=4, channels=(4,), emb=8, temporal=1).eval())
@@ -339,7 +340,7 @@ def test_lip_classifier_free_guidance(av_data, models, tmp_path, capfd):
     from avse.errors import InputError
     from avse.nets.lip_cond import LipConditioner
 
-    from avse.train.av_dataset import lip_tables
+    from avse.lips.tables import lip_tables
 
     _, noisy = av_data
     ao_model, av_model = models
@@ -409,7 +410,7 @@ def test_lip_classifier_free_guidance(av_data, models, tmp_path, capfd):
 
 def test_shuffled_lips_are_the_next_utterance(av_data, models, tmp_path):
     from avse.nets.lip_cond import LipConditioner
-    from avse.train.av_dataset import lip_tables, load_lips
+    from avse.lips.tables import lip_tables, load_lips
 
     clean, noisy = av_data
     _, av_model = models

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from avse.errors import InputError
-from avse.train.av_dataset import lip_tables
+from avse.lips.tables import lip_tables
 from avse.train.dataset import read_utterances
 from avse.train.lip_phones import (SILENCE, LabelledAVCrops, LipPhoneModel, base_phone, frame_labels,
                                    phone_inventory, phone_loss, read_alignment, read_labels, viseme_classes)

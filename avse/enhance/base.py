@@ -1,0 +1,207 @@
+"""The diffusion-enhancer base: shared settings, the noise model, the call interface.
+
+Every enhancer of :data:`ENHANCERS` (``udiffse``, ``udiffse_plus``
+(:mod:`avse.enhance.udiffse`), ``dps_informed``, ``buddy``, ``separate``, ``joint``
+(:mod:`avse.enhance.restoration`), ``cascade``) derives from :class:`DiffusionEnhancer`
+(the cascade only chains them) and implements ``_run``: reverse diffusion with the prior's score
+plus a likelihood (or guidance) term for the observation.
+
+Noise model (our options, :mod:`avse.enhance.noise_models`; the defaults are the
+papers'): ``noise_model`` ``nmf`` (rank ``nmf_rank``, M-steps as above) or
+``stationary`` (a per-frequency PSD from a low quantile of the noisy power,
+``psd_quantile`` / ``psd_smooth`` / ``psd_bias``, fixed: the M-steps do nothing);
+``noise_domain`` ``compressed`` (the papers: Gaussian in the compressed domain) or
+``linear`` (Gaussian in the linear STFT domain, its compressed-domain variance derived
+from the running Tweedie speech estimate; needs ``frontend=``); ``noise_init``
+``random`` or ``quantile`` (the NMF starts from the quantile PSD, ``nmf_init_iters``
+IS-NMF rounds).
+
+Interface::
+
+    enh = ENHANCERS.build("udiffse", **conf)
+    S_hat = enh(score_fn, sde, X, generator=None, **aux)   # X, S_hat: (F, T) complex
+    enh.last_stats   # {"nfe", "em_iterations", "m_steps", "lik_steps", "is_divergence", ...}
+    UDiffSE.DEFAULTS # constructor defaults (dict)
+
+``X`` is the noisy compressed complex STFT of one utterance (any ``T``; the caller pads
+the frame axis for the network). It is divided by ``max |X|`` and the result scaled
+back. The ``b = n_samples`` samples run as one batch ``(b, F, T)``. Network calls:
+``n_em * n_steps * (1 + n_corrector)`` (300 by default) for ``udiffse``,
+``n_steps * (1 + n_corrector)`` (60) for ``udiffse_plus``.
+
+Silence passthrough: if ``max |X| <= silence`` (default 1e-12; an all-zero input) the
+input is returned unchanged (zeros for zeros) without calling the network, so no
+division by zero and no NaN. All tensors live on ``X``'s device; without a
+``generator``, one seeded with ``seed`` is made there (deterministic per seed).
+"""
+from __future__ import annotations
+
+import inspect
+import time
+
+import torch
+
+from avse.diffusion.sampler import CountingScore, PCSampler, ScoreFn, randn_like
+from avse.diffusion.sde import SDE
+from avse.enhance.likelihood import (INTEGRATORS, FixedVarianceNoise, GaussianNMFNoise,
+                                     GaussianObservation)
+from avse.enhance.nmf import NMF
+from avse.enhance.noise_models import (NOISE_DOMAINS, NOISE_INITS, NOISE_MODELS,
+                                       CompressedDomainNoise, decompress, quantile_psd)
+from avse.errors import InputError
+from avse.utils.registry import Registry
+
+ENHANCERS = Registry("enhancer")
+
+_INITS = ("noisy", "scaled", "prior")
+
+
+def constructor_defaults(cls) -> dict:
+    """Constructor keyword defaults of ``cls`` and its bases (``cls.DEFAULTS``)."""
+    out: dict = {}
+    for c in reversed(cls.__mro__):
+        if "__init__" in vars(c) and c is not object:
+            for p in inspect.signature(c.__init__).parameters.values():
+                if p.default is not inspect.Parameter.empty:
+                    out[p.name] = p.default
+    return out
+
+
+class DiffusionEnhancer:
+    """Shared settings and plumbing of the diffusion enhancers (see module docstring).
+
+    ``init``: start of each pass, ``"noisy"`` ``S_T = X + sigma(T) z`` (UDiffSE),
+    ``"scaled"`` ``mu(T) X + sigma(T) z`` or ``"prior"`` ``sigma(T) z``.
+    ``nmf_gamma``: exponent of the IS multiplicative updates (1 heuristic, 0.5 MM).
+    ``lik_integrator``: ``"euler"`` (the papers' step) or ``"exp"`` (exact over the step,
+    never overshoots the observation; see
+    :meth:`avse.enhance.likelihood.GaussianObservation.step_from_moments`).
+    """
+
+    def __init__(self, n_steps: int = 30, snr: float = 0.5, n_corrector: int = 1,
+                 lam: float = 1.5, lik_period: int = 2, nmf_rank: int = 4,
+                 n_samples: int = 4, nmf_iters: int = 1, nmf_gamma: float = 1.0,
+                 init: str = "noisy", seed: int = 0, silence: float = 1e-12,
+                 lik_integrator: str = "euler", noise_model: str = "nmf",
+                 noise_domain: str = "compressed", noise_init: str = "random",
+                 psd_quantile: float = 0.1, psd_smooth: int = 5, psd_bias: float = 4.0,
+                 nmf_init_iters: int = 50):
+        checks = [(n_steps >= 2, "n_steps >= 2"), (snr >= 0, "snr >= 0"),
+                  (n_corrector >= 0, "n_corrector >= 0"), (lam >= 0, "lam >= 0"),
+                  (lik_period >= 1, "lik_period >= 1"), (nmf_rank >= 1, "nmf_rank >= 1"),
+                  (n_samples >= 1, "n_samples >= 1"), (nmf_iters >= 1, "nmf_iters >= 1"),
+                  (0 < nmf_gamma <= 1, "0 < nmf_gamma <= 1"), (init in _INITS, f"init in {_INITS}"),
+                  (lik_integrator in INTEGRATORS, f"lik_integrator in {INTEGRATORS}"),
+                  (noise_model in NOISE_MODELS, f"noise_model in {NOISE_MODELS}"),
+                  (noise_domain in NOISE_DOMAINS, f"noise_domain in {NOISE_DOMAINS}"),
+                  (noise_init in NOISE_INITS, f"noise_init in {NOISE_INITS}"),
+                  (0 <= psd_quantile <= 1, "0 <= psd_quantile <= 1"),
+                  (psd_smooth >= 1, "psd_smooth >= 1"), (psd_bias > 0, "psd_bias > 0"),
+                  (nmf_init_iters >= 0, "nmf_init_iters >= 0")]
+        bad = [msg for ok, msg in checks if not ok]
+        if bad:
+            raise InputError(f"{type(self).__name__}: need {', '.join(bad)}")
+        self.n_steps, self.snr, self.n_corrector = int(n_steps), float(snr), int(n_corrector)
+        self.lam, self.lik_period = float(lam), int(lik_period)
+        self.nmf_rank, self.n_samples = int(nmf_rank), int(n_samples)
+        self.nmf_iters, self.nmf_gamma = int(nmf_iters), float(nmf_gamma)
+        self.init, self.seed, self.silence = init, int(seed), float(silence)
+        self.lik_integrator = lik_integrator
+        self.noise_model, self.noise_domain, self.noise_init = noise_model, noise_domain, noise_init
+        self.psd_conf = dict(q=float(psd_quantile), smooth=int(psd_smooth), bias=float(psd_bias))
+        self.nmf_init_iters = int(nmf_init_iters)
+        if noise_domain == "linear":   # the compression exponent comes from the front-end
+            self.needs = tuple(dict.fromkeys(type(self).needs + ("frontend",)))
+        self.last_stats: dict = {}
+
+    # -- helpers -------------------------------------------------------------------
+    def _check(self, X: torch.Tensor) -> None:
+        if not torch.is_tensor(X) or not X.is_complex() or X.dim() != 2:
+            raise InputError(f"{type(self).__name__}: X must be a complex (F, T) tensor, got "
+                             f"{getattr(X, 'dtype', type(X))} {tuple(getattr(X, 'shape', ()))}")
+        if not bool(torch.isfinite(torch.view_as_real(X)).all()):
+            raise InputError(f"{type(self).__name__}: X contains NaN or Inf")
+
+    def _generator(self, X: torch.Tensor, generator):
+        if generator is not None:
+            return generator
+        return torch.Generator(device=X.device).manual_seed(self.seed)
+
+    def _start(self, Xn: torch.Tensor, sde: SDE, generator) -> torch.Tensor:
+        """``S_T`` (b, F, T) for one pass."""
+        mu, sigma = (float(v) for v in sde.marginal(torch.tensor(sde.T, dtype=torch.float64)))
+        mean = {"noisy": Xn, "scaled": mu * Xn, "prior": torch.zeros_like(Xn)}[self.init]
+        z = randn_like(mean.expand(self.n_samples, *Xn.shape), generator)
+        return mean + sigma * z
+
+    def _noise(self, Xn: torch.Tensor, generator, frontend=None, measurement=None
+               ) -> GaussianObservation:
+        """The noise model of one utterance (``noise_model`` x ``noise_domain``, see
+        :mod:`avse.enhance.noise_models`); ``frontend`` gives ``alpha`` (linear domain)."""
+        linear = self.noise_domain == "linear"
+        if linear and frontend is None:
+            raise InputError(f"{type(self).__name__}: noise_domain 'linear' needs the front-end "
+                             "(keyword frontend=...) for its compression exponent")
+        Z = decompress(Xn, frontend.alpha) if linear else Xn
+        power = Z.abs().pow(2)
+        if self.noise_model == "stationary" or self.noise_init == "quantile":
+            psd = quantile_psd(power, **self.psd_conf)
+        if self.noise_model == "stationary":
+            if linear:
+                return CompressedDomainNoise(frontend.alpha, psd=psd, measurement=measurement)
+            return FixedVarianceNoise(psd, measurement=measurement)
+        nmf = NMF.random(*Xn.shape[-2:], self.nmf_rank, generator=generator, gamma=self.nmf_gamma,
+                         target_power=float(power.mean()), device=Xn.device, dtype=Xn.real.dtype)
+        if self.noise_init == "quantile":
+            nmf.update(psd.expand(power.shape).contiguous(), self.nmf_init_iters)
+        if linear:
+            return CompressedDomainNoise(frontend.alpha, nmf=nmf, n_iter=self.nmf_iters,
+                                         measurement=measurement)
+        return GaussianNMFNoise(nmf, n_iter=self.nmf_iters, measurement=measurement)
+
+    def _sampler(self, sde: SDE) -> PCSampler:
+        return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector)
+
+    # Per-utterance inputs the enhancer needs, passed as keyword arguments ``aux``:
+    # ``"frontend"`` (the model's SpectralFrontEnd) or a data-dir table ``"<name>.scp"``
+    # (its entry for the utterance, loaded, as ``<name>=...``; e.g. ``rir1.scp`` ->
+    # ``rir1=np.ndarray``). ``needs_grad``: the score function must keep the autograd
+    # graph (DPS). ``n_sources``: K > 1 returns (K, F, T).
+    needs: tuple = ()
+    needs_grad: bool = False
+    n_sources: int = 1
+
+    def _check_aux(self, aux: dict) -> None:
+        for need in self.needs:
+            kw = need[:-4] if need.endswith(".scp") else need
+            if aux.get(kw) is None:
+                what = f"the data dir's {need} entry" if need.endswith(".scp") else need
+                raise InputError(f"{type(self).__name__}: needs {what} (keyword {kw}=...)")
+
+    def __call__(self, score_fn: ScoreFn, sde: SDE, X: torch.Tensor,
+                 generator: torch.Generator | None = None, **aux) -> torch.Tensor:
+        """Restore ``X`` (F, T) complex -> ``S_hat`` (F, T) complex, or (K, F, T) for
+        ``n_sources = K > 1`` (same device/dtype). ``aux``: see :attr:`needs`."""
+        self._check(X)
+        self._check_aux(aux)
+        t0 = time.perf_counter()
+        scale = float(X.abs().max())
+        if not scale > self.silence:
+            self.last_stats = {"nfe": 0, "em_iterations": 0, "m_steps": 0, "lik_steps": 0,
+                               "is_divergence": None, "passthrough": "silent", "seconds": 0.0}
+            return X.clone() if self.n_sources == 1 else X.expand(self.n_sources, *X.shape).clone()
+        counted = CountingScore(score_fn)
+        with torch.set_grad_enabled(self.needs_grad):
+            S, stats = self._run(counted, sde, X / scale, self._generator(X, generator), **aux)
+        stats.update(nfe=counted.calls, scale=scale, passthrough=None,
+                     seconds=time.perf_counter() - t0)
+        self.last_stats = stats
+        return (self._output(S.detach()) * scale).to(X.dtype)
+
+    def _output(self, S: torch.Tensor) -> torch.Tensor:
+        """Final samples (b, F, T) -> their mean (F, T)."""
+        return S.mean(0)
+
+    def _run(self, score_fn, sde, Xn, generator, **aux) -> tuple[torch.Tensor, dict]:
+        """Return the final samples (b, F, T) (normalised units) and statistics."""
+        raise NotImplementedError

@@ -1,0 +1,112 @@
+"""The exported model file: what inference loads, independent of the training code.
+
+``DIR/model.pt`` written by :func:`export_model` (the trainer calls it)::
+
+    {"format": "avse.score_model", "version": 1,
+     "model": <ScoreModel.config: what rebuilds the architecture>,
+     "state_dict": <EMA weights>, "sde": {"name": "ouve", "conf": {...}},
+     "frontend": <SpectralFrontEnd.config()>, "fs": 16000, "step": N, "train_config": {...}}
+
+:func:`load_model` rebuilds it (and also accepts a training checkpoint of
+:mod:`avse.train.checkpoint`, using its EMA weights).
+"""
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict
+
+import torch
+
+from avse.dsp.stft import SpectralFrontEnd
+from avse.errors import InputError
+from avse.utils.fileio import atomic_path
+
+MODEL_FORMAT = "avse.score_model"
+MODEL_VERSION = 1
+
+
+def torch_save(obj: Any, path: str) -> None:
+    """``torch.save`` to a temporary file renamed into place (never half-written)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def export_model(path: str, model_config: Dict[str, Any], state_dict: Dict[str, torch.Tensor],
+                 sde_name: str, sde_conf: Dict[str, Any], frontend_conf: Dict[str, Any], fs: int,
+                 step: int = 0, train_config: Dict[str, Any] | None = None) -> None:
+    """Write the inference model file (see the module docstring)."""
+    torch_save({"format": MODEL_FORMAT, "version": MODEL_VERSION, "model": model_config,
+                "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+                "sde": {"name": sde_name, "conf": dict(sde_conf or {})},
+                "frontend": dict(frontend_conf), "fs": int(fs), "step": int(step),
+                "train_config": train_config or {}}, path)
+
+
+@dataclass
+class LoadedModel:
+    """What inference needs: the score network (eval mode), its SDE and front-end."""
+
+    model: torch.nn.Module
+    sde: Any
+    frontend: SpectralFrontEnd
+    fs: int
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+
+def _read(path: str) -> Dict[str, Any]:
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: model file not found; train the prior first (stage 4)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001
+        raise InputError(f"{path}: not a readable model file (corrupt or truncated?): {e}") from e
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: not an avse model file (got {type(obj).__name__})")
+    if obj.get("format") == MODEL_FORMAT:
+        if int(obj.get("version", 0)) > MODEL_VERSION:
+            raise InputError(f"{path}: model file version {obj['version']} is newer than this toolkit "
+                             f"reads ({MODEL_VERSION}); update avse")
+        return obj
+    if "ema" in obj and "export" in obj:  # a training checkpoint
+        exp = dict(obj["export"])
+        exp["state_dict"] = obj["ema"]["module"]
+        exp["step"] = obj.get("step", 0)
+        return exp
+    raise InputError(f"{path}: not an avse model file or training checkpoint")
+
+
+def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the score model of ``path`` with its weights, on ``device``.
+
+    Raises:
+        InputError: missing/corrupt file, unknown format, or weights that do not fit
+            the stored architecture (the message names the file and the mismatch).
+    """
+    from avse.diffusion.sde import SDES
+    from avse.nets.score_model import ScoreModel
+
+    obj = _read(path)
+    try:
+        sde = SDES.build(obj["sde"]["name"], **obj["sde"]["conf"])
+        # rebuilds the architecture and checks (ScoreModel.check_compatible) that the
+        # stored description (model, model_conf, SDE, output convention) is consistent
+        model = ScoreModel.from_stored(obj["model"], sde)
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from e
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{path}: cannot rebuild the model from its stored config: {e!r}") from e
+    missing, unexpected = [], []
+    try:
+        res = model.load_state_dict(obj["state_dict"], strict=False)
+        missing, unexpected = list(res.missing_keys), list(res.unexpected_keys)
+    except RuntimeError as e:  # shape mismatches
+        raise InputError(f"{path}: weights do not fit the architecture {obj['model']}: "
+                         f"{str(e).splitlines()[0]} ...") from e
+    if missing or unexpected:
+        raise InputError(f"{path}: weights do not fit the architecture (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}); was it made by another version or config?")
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    frontend = SpectralFrontEnd(**obj["frontend"])
+    meta = {k: obj.get(k) for k in ("step", "train_config", "model", "sde")}
+    return LoadedModel(model=model, sde=sde, frontend=frontend, fs=int(obj["fs"]), meta=meta)
