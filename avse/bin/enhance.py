@@ -88,6 +88,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lip_guidance", type=float, default=1.0,
                    help="classifier-free guidance weight on the lips: s_u + w (s_c - s_u); 1 = plain "
                         "conditional score, > 1 twice the network calls")
+    p.add_argument("--lip_variance_temper", type=float, default=1.0,
+                   help="weight of the lip part of a lip-variance prior's speech envelope (log sigma_d = "
+                        "base + w delta(lips)); 1 = as trained, < 1 a less confident envelope")
     add_job_args(p)
     return p
 
@@ -137,8 +140,8 @@ class Enhance:
     """Per-utterance function for :func:`avse.data.uttjobs.run_job`."""
 
     def __init__(self, args, wavs: dict, utt2spk: dict | None):
-        from avse.enhance.udiffse import ENHANCERS
-        from avse.train.checkpoint import load_model
+        from avse.enhance.base import ENHANCERS
+        from avse.nets.storage import load_model
 
         self.args, self.wavs, self.utt2spk = args, wavs, utt2spk
         self.device = resolve_device(args.device)
@@ -152,7 +155,8 @@ class Enhance:
         self.lips = LipConditioner.for_model(
             self.m.model, args.data_dir, args.lip_scp, args.lip_rel_source,
             (self.m.meta.get("train_config") or {}).get("lip_rel_source"), self.device, args.use_amp,
-            args.lip_degrade, args.seed, args.model, args.lip_rel_model, args.lip_guidance)
+            args.lip_degrade, args.seed, args.model, args.lip_rel_model, args.lip_guidance,
+            args.lip_variance_temper)
         self.wav_dir = os.path.join(args.out_dir, "wav")
 
     def aux(self, key: str) -> dict:

@@ -4,7 +4,7 @@ AV-UDiffSE / AV-UDiffSE+ (Ayilo, Sadeghi, Serizel, Alameda-Pineda, ICASSP 2025) 
 UDiffSE / UDiffSE+ run with a lip-conditioned prior. The enhancers only see
 ``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex``; :class:`LipConditioner`
 reads the lips of one utterance (``lip.scp``, reliability from ``lip_conf.scp`` /
-``lip_rel.scp``), optionally degrades them (:func:`avse.train.visual_aug.degrade`:
+``lip_rel.scp``), optionally degrades them (:func:`avse.lips.corrupt.degrade`:
 ``missing50``, ``occlude``, ``shift3``; ``shuffle`` takes the lips of another utterance,
 the next key of ``lip.scp`` in sorted order, cut or padded (missing) to this one's
 length: the control that shows whether a prior uses what the lips say), optionally re-scores the reliability of the
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from avse.errors import InputError
-from avse.train.av_dataset import lip_tables, load_lips
-from avse.train.visual_aug import check_degradation, degrade
+from avse.lips.corrupt import check_degradation, degrade
+from avse.lips.tables import lip_tables, load_lips
 from avse.utils.seeding import stable_hash
 
 
@@ -85,12 +85,20 @@ class LipConditioner:
             ``(T, H, W) uint8 -> (T,) float32``) that replaces the tabled reliability
             by its score of the lips as they are given to the model.
         guidance: classifier-free guidance weight on the lips (1: none; module docstring).
+        variance_temper: weight of the lip part of a lip-variance prior's speech envelope
+            (:meth:`avse.nets.lip_variance.LipVariance.set_temper`; 1: as trained).
     """
 
     def __init__(self, model, lips: Dict, device: torch.device, amp: bool = False,
                  lip_degrade: str = "none", seed: int = 0, rel_model: Optional[Callable] = None,
-                 guidance: float = 1.0):
+                 guidance: float = 1.0, variance_temper: float = 1.0):
         self.model, self.lips, self.device, self.amp = model, lips, device, amp
+        if float(variance_temper) != 1.0:
+            head = getattr(model, "lip_variance", None)
+            if head is None:
+                raise InputError(f"lip variance temper {variance_temper}: the model has no lip_variance head "
+                                 "(model_conf.lip_variance); drop --lip_variance_temper")
+            head.set_temper(variance_temper)
         self.rel_model, self.guidance = rel_model, float(guidance)
         if not self.guidance >= 0:
             raise InputError(f"lip guidance weight must be >= 0, got {guidance}")
@@ -102,7 +110,7 @@ class LipConditioner:
     def for_model(cls, model, data_dir: Optional[str], lip_scp: Optional[str], rel_source: str,
                   train_rel_source: Optional[str], device, amp: bool, lip_degrade: str, seed: int,
                   model_path: str = "model", rel_model_path: Optional[str] = None,
-                  guidance: float = 1.0) -> Optional["LipConditioner"]:
+                  guidance: float = 1.0, variance_temper: float = 1.0) -> Optional["LipConditioner"]:
         """The conditioner of an AV model, ``None`` for an audio-only one.
 
         Raises :class:`InputError` when lips are requested (``lip_scp``, ``lip_degrade``)
@@ -111,9 +119,11 @@ class LipConditioner:
         check_degradation(lip_degrade or "none")
         av = bool(getattr(model, "audio_visual", False))
         if not av:
-            if lips_requested(lip_scp, lip_degrade) or rel_model_path or float(guidance) != 1.0:
+            if lips_requested(lip_scp, lip_degrade) or rel_model_path or float(guidance) != 1.0 \
+                    or float(variance_temper) != 1.0:
                 raise InputError(f"{model_path}: an audio-only model (trained without lip conditioning) cannot "
-                                 "use lips; drop --lip_scp / --lip_degrade / --lip_rel_model / --lip_guidance "
+                                 "use lips; drop --lip_scp / --lip_degrade / --lip_rel_model / --lip_guidance / "
+                                 "--lip_variance_temper "
                                  "or give an audio-visual model")
             return None
         if not lip_scp:
@@ -130,7 +140,7 @@ class LipConditioner:
             from avse.lips.reliability import load_lip_rel
             rel_model, src = load_lip_rel(rel_model_path, device=str(device)), "none"
         return cls(model, lip_tables(os.path.dirname(lip_scp), src, lip_scp), device, amp, lip_degrade, seed,
-                   rel_model, guidance)
+                   rel_model, guidance, variance_temper)
 
     def conditioning(self, key: str) -> Dict[str, torch.Tensor]:
         """``{"cond": (1, Tc, D) embeddings, "cond_mask": (1, Tc) bool, "cond_rel": (1, Tc)}``."""

@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avse.errors import InputError
+from avse.lips.backends import LIP_FPS
 from avse.nets.fusion import align_cond
 
 RESIDUALS = ("lip", "constant")
@@ -61,7 +62,7 @@ class LipVariance(nn.Module):
     """
 
     def __init__(self, cond_dim: int, sigma_data: float = 0.1, bands: int = 32, hidden: int = 128,
-                 context: int = 1, gated: bool = False, cond_fps: float = 25.0, spec_fps: float = 125.0,
+                 context: int = 1, gated: bool = False, cond_fps: float = LIP_FPS, spec_fps: float = 125.0,
                  residual: str = "lip"):
         super().__init__()
         if int(bands) < 2 or int(hidden) < 1 or int(context) < 0:
@@ -72,6 +73,7 @@ class LipVariance(nn.Module):
         if residual not in RESIDUALS:
             raise InputError(f"lip_variance: residual must be one of {RESIDUALS}, got {residual!r}")
         self.bands, self.gated, self.residual = int(bands), bool(gated), str(residual)
+        self.temper = 1.0  # inference-time weight of the lip part (:meth:`set_temper`); not stored
         self.cond_fps, self.spec_fps = float(cond_fps), float(spec_fps)
         self.config = {"bands": self.bands, "hidden": int(hidden), "context": int(context),
                        "gated": self.gated, "cond_fps": self.cond_fps, "spec_fps": self.spec_fps,
@@ -82,6 +84,14 @@ class LipVariance(nn.Module):
         self.out = nn.Linear(int(hidden), self.bands)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+
+    def set_temper(self, w: float) -> None:
+        """Weight ``w`` of the lip part at inference: ``log sigma_d = base + w delta(lips)``
+        (1: as trained; 0: the unconditional envelope; ``0 < w < 1`` a flatter, less
+        confident lip envelope). An inference knob: it is not part of the stored config."""
+        if not 0.0 <= float(w) <= 2.0:
+            raise InputError(f"lip_variance: temper weight must be in [0, 2], got {w}")
+        self.temper = float(w)
 
     def lip_part(self, cond: torch.Tensor, cond_mask: torch.Tensor | None) -> torch.Tensor:
         """``(B, Tc, bands)`` log-std offsets of the video frames (0 where missing)."""
@@ -106,6 +116,8 @@ class LipVariance(nn.Module):
             rel, _ = align_cond(cond_rel.float().clamp(0, 1)[..., None], cond_mask, int(n_frames),
                                 self.cond_fps, self.spec_fps)
             delta = delta * rel
+        if self.temper != 1.0:
+            delta = delta * self.temper
         prof = self.base[None, :, None] + delta.transpose(1, 2)  # (B, bands, T)
         return self._to_bins(prof, n_freq)
 

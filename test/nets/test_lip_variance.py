@@ -158,3 +158,29 @@ def test_constant_residual_scale_keeps_the_backbone_term_of_the_audio_only_model
         assert (lip.raw(x, t, **kw) - m.raw(x, t, **kw)).abs().max() > 1e-4  # "lip" scales it per bin
     with pytest.raises(InputError, match="residual"):
         LipVariance(8, residual="other")
+
+
+def test_temper_scales_the_lip_part_at_inference():
+    head = LipVariance(16, bands=8, hidden=12)
+    _randomise(head)
+    cond = torch.randn(1, 10, 16)
+    base = head(None, None, None, 40, 50)
+    full = head(cond, None, None, 40, 50)
+    head.set_temper(0.5)
+    torch.testing.assert_close(head(cond, None, None, 40, 50), base + 0.5 * (full - base))
+    head.set_temper(0.0)
+    torch.testing.assert_close(head(cond, None, None, 40, 50), base)
+    assert "temper" not in head.config  # an inference knob, not part of the stored model
+    for bad in (-0.1, 2.5):
+        with pytest.raises(InputError, match="temper"):
+            head.set_temper(bad)
+
+
+def test_conditioner_applies_the_temper_and_refuses_models_without_the_head():
+    from avse.nets.lip_cond import LipConditioner
+
+    m = _model(lip_variance={"bands": 8, "hidden": 12})
+    LipConditioner(m, {}, torch.device("cpu"), variance_temper=0.25)
+    assert m.lip_variance.temper == 0.25
+    with pytest.raises(InputError, match="no lip_variance head"):
+        LipConditioner(_model(), {}, torch.device("cpu"), variance_temper=0.5)
