@@ -116,7 +116,7 @@ def merge(plan: mini_av.Plan, args) -> None:
 
 
 def run(args) -> None:
-    if is_done(args.corpus_dir) and not args.list_keys:
+    if is_done(args.corpus_dir) and not (args.list_keys or args.merge):
         log.info("%s is complete; nothing to do", args.corpus_dir)
         return
     plan = mini_av.make_plan(args.size, args.seed, args.scale, args.noise_types)

@@ -72,7 +72,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", default=None, help="clean speech data dir (stage 1)")
     p.add_argument("--noise_dir", default=None, help="noise data dir: wav.scp, utt2noise[, noise_desc]")
     p.add_argument("--out_dir", default=None, help="output data dir")
-    p.add_argument("--fs", type=int, default=16000, help="sample rate of every input (Hz)")
+    p.add_argument("--fs", type=none_or(int), default=None,
+                   help="sample rate of every input (Hz); default: the rate of the first utterance of "
+                        "--data_dir (the corpus's own rate; stage 3 resamples to the working rate)")
     p.add_argument("--snrs", type=yaml_value, default=[-5, 0, 5], help="SNRs in dB (YAML list)")
     p.add_argument("--snr_mode", default="all", choices=["all", "cycle", "random"],
                    help="all: every utterance at every SNR; cycle: the SNRs in turn, one per utterance; "
@@ -140,8 +142,6 @@ class Simulator:
             raise StageError(f"{a.data_dir}: clean speech data dir not found (no wav.scp); run stage 1 first")
         if not os.path.isdir(a.noise_dir) or not os.path.isfile(os.path.join(a.noise_dir, "wav.scp")):
             raise StageError(f"{a.noise_dir}: noise data dir not found (no wav.scp); run stage 1 first")
-        if a.fs < 1000:
-            raise InputError(f"--fs must be at least 1000 Hz, got {a.fs}")
         if a.n_speakers < 1:
             raise InputError(f"--n_speakers must be >= 1, got {a.n_speakers}")
         if not 0 < a.peak <= 1:
@@ -164,6 +164,10 @@ class Simulator:
             raise InputError(f"{src.file('utt2spk')}: no speaker for {len(missing)} utterances, e.g. {missing[:3]}")
         self.copied = {t: src.table(t) for t in COPIED_TABLES if src.has(t)}
         self.utts = c_sorted(self.wav)
+        if a.fs is None:  # the corpus's own rate, read from its first utterance
+            a.fs = load_audio(self.wav[self.utts[0]], None, utt=self.utts[0], allow_silent=True)[1]
+        if a.fs < 1000:
+            raise InputError(f"--fs must be at least 1000 Hz, got {a.fs}")
         if a.n_speakers > 1:
             n_spk = len(set(self.utt2spk[k] for k in self.utts))
             if n_spk < 2:

@@ -91,11 +91,13 @@ class Objective:
         self.model = self.build(enc).to(dev)
 
     def crops(self, data_dir, what, **kw):
-        from avse.train.av_dataset import AVCropDataset, lip_tables
+        from avse.dsp.stft import SpectralFrontEnd
+        from avse.lips.tables import lip_tables
+        from avse.train.av_dataset import AVCropDataset
         from avse.train.dataset import read_utterances
 
         fe = dict(self.args.frontend_conf or {})
-        utts = read_utterances(data_dir, self.args.fs, int(fe.get("n_fft", 510)), what)
+        utts = read_utterances(data_dir, self.args.fs, SpectralFrontEnd(**fe).n_fft, what)
         cls = kw.pop("cls", AVCropDataset)
         return cls(utts, lip_tables(data_dir, "none"), fe, self.args.crop_frames, self.args.fs, **kw)
 
@@ -113,6 +115,10 @@ class SyncObjective(Objective):
 
     def build(self, enc):
         from avse.train.sync import LipSyncModel
+        spf, hop = self.train.spf, self.train.frontend.hop
+        if spf % hop:
+            raise InputError(f"the sync objective pools whole STFT frames per video frame: fs / fps = {spf} "
+                             f"samples is not a multiple of the hop {hop} (use --objective phones or another hop)")
         return LipSyncModel(enc, self.train.frontend.n_freq, self.args.sync_dim, self.args.audio_dim,
                             self.train.spf // self.train.frontend.hop)
 

@@ -2,7 +2,9 @@
 import math
 from dataclasses import dataclass
 
-VIDEO_FPS = 25.0
+from avse.lips.backends import LIP_FPS
+
+VIDEO_FPS = LIP_FPS  # the synthetic corpus renders its mouth crops at the lip rate
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,14 @@ import torch
 import torch.nn as nn
 
 from avse.errors import InputError
+from avse.lips.backends import LIP_FPS
 from avse.utils.registry import Registry
 
 FUSIONS = Registry("fusion")
 
 
 def align_cond(cond: torch.Tensor, cond_mask: torch.Tensor | None, T: int,
-               cond_fps: float | None = 25.0, spec_fps: float = 125.0,
+               cond_fps: float | None = LIP_FPS, spec_fps: float = 125.0,
                time_stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Linearly interpolate video-frame features onto ``T`` spectrogram frames.
 
@@ -75,7 +76,7 @@ class ConcatFusion(nn.Module):
     every frequency row: ``h + proj(...)[:, :, None, :]``.
     """
 
-    def __init__(self, channels: int, cond_dim: int, cond_fps: float | None = 25.0,
+    def __init__(self, channels: int, cond_dim: int, cond_fps: float | None = LIP_FPS,
                  spec_fps: float = 125.0, time_stride: int = 1, **kwargs):
         super().__init__()
         self.cond_fps, self.spec_fps, self.time_stride = cond_fps, spec_fps, int(time_stride)

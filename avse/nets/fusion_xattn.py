@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 
 from avse.errors import InputError
+from avse.lips.backends import LIP_FPS
 from avse.nets.fusion import FUSIONS, align_cond
 from avse.nets.layers import group_norm
 
@@ -67,7 +68,7 @@ class CrossAttnFusion(nn.Module):
 
     gated = False
 
-    def __init__(self, channels: int, cond_dim: int, cond_fps: float | None = 25.0,
+    def __init__(self, channels: int, cond_dim: int, cond_fps: float | None = LIP_FPS,
                  spec_fps: float = 125.0, time_stride: int = 1, attn_dim: int | None = None,
                  window: int = 2, **kwargs):
         super().__init__()

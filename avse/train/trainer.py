@@ -35,10 +35,12 @@ import torch
 from tqdm import tqdm
 
 from avse.diffusion.sde import SDES
+from avse.dsp.stft import SpectralFrontEnd
 from avse.errors import InputError, StageError
+from avse.lips.backends import LIP_FPS
+from avse.nets.storage import export_model
 from avse.train import distributed as D
-from avse.train.checkpoint import (export_model, load_last_checkpoint, rng_states,
-                                   save_checkpoint, set_rng_states)
+from avse.train.checkpoint import load_last_checkpoint, rng_states, save_checkpoint, set_rng_states
 from avse.train.dataset import CropDataset, StepSampler, fixed_crops, make_loader, read_utterances
 from avse.train.ema import EMA
 from avse.utils.fileio import atomic_open
@@ -70,9 +72,6 @@ def build_model(cfg: Dict[str, Any], sde) -> torch.nn.Module:
             if k in conf:
                 raise InputError(f"give {k} at the top level of the training config, not in model_conf")
         conf.update(lip_encoder=cfg["lip_encoder"], lip_encoder_conf=dict(cfg.get("lip_encoder_conf") or {}))
-        from avse.dsp.stft import SpectralFrontEnd
-        from avse.train.av_dataset import LIP_FPS
-
         rates = {"spec_fps": float(cfg["fs"]) / SpectralFrontEnd(**dict(cfg.get("frontend_conf") or {})).hop,
                  "cond_fps": LIP_FPS}
         conf["fusion_conf"] = {**rates, **dict(conf.get("fusion_conf") or {})}
@@ -112,7 +111,7 @@ class Trainer:
         self.ckpt_dir = os.path.join(self.out_dir, "checkpoints")
         self.sde = SDES.build(cfg["sde"], **(cfg.get("sde_conf") or {}))
         fe_conf = dict(cfg.get("frontend_conf") or {})
-        n_fft = int(fe_conf.get("n_fft", 510))
+        n_fft = SpectralFrontEnd(**fe_conf).n_fft  # the shortest usable utterance
         utts = read_utterances(cfg["train_dir"], cfg["fs"], n_fft, "training")
         self.av = bool(cfg.get("lip_encoder"))
         self.train_set = self._dataset(cfg["train_dir"], utts, fe_conf, train=True)
@@ -187,7 +186,7 @@ class Trainer:
         into the matching part of the model, e.g. an audio-only prior under an
         audio-visual one (whose lip encoder and fusion modules stay new; the fusion
         outputs start at zero, so the model starts as the audio-only prior)."""
-        from avse.train.checkpoint import load_model
+        from avse.nets.storage import load_model
 
         src = load_model(path)
         if src.frontend.config() != self.frontend_conf or src.meta.get("sde") != {

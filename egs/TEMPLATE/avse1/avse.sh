@@ -144,7 +144,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! "${skip_train}"; then
             python -m avse.bin.train_lip_encoder --config "${lip_pretrain_config}" \
                 --train_dir "${dumpdir}/raw/${train_set}" \
                 ${valid_set:+--valid_dir "${dumpdir}/raw/${valid_set}"} \
-                --out_dir "${lip_dir}" --seed "${seed}" --device "${lip_device}" --progress false \
+                --out_dir "${lip_dir}" --fs "${fs}" --seed "${seed}" --device "${lip_device}" --progress false \
                 ${lip_pretrain_args}
         lip_init=(--lip_encoder_init "${lip_dir}/lip_encoder.pt")
     fi
@@ -152,7 +152,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! "${skip_train}"; then
         "${launcher[@]}" -m avse.bin.train --config "${train_config}" \
             --train_dir "${dumpdir}/raw/${train_set}" \
             ${valid_set:+--valid_dir "${dumpdir}/raw/${valid_set}"} \
-            --out_dir "${prior_dir}" --ngpu "${ngpu}" --seed "${seed}" --resume true \
+            --out_dir "${prior_dir}" --fs "${fs}" --ngpu "${ngpu}" --seed "${seed}" --resume true \
             ${lip_init[@]+"${lip_init[@]}"} ${train_args}
 fi
 
