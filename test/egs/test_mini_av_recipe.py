@@ -29,7 +29,7 @@ def _lines(path):
 
 def test_stages_1_to_3_make_valid_dirs(recipe):
     d, env = recipe
-    for s in ("train", "valid", "test", "noise_train", "noise_test", "test_noisy", "test_reverb"):
+    for s in ("train", "valid", "test", "noise_train", "noise_test", "test_noisy", "test_reverb", "dev_noisy"):
         r = subprocess.run([f"{d}/utils/validate_data_dir.sh", f"{d}/data/{s}"], env=env,
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
@@ -38,6 +38,8 @@ def test_stages_1_to_3_make_valid_dirs(recipe):
     assert not (spk["train"] & spk["test"]) and not (spk["train"] & spk["valid"]) and not (spk["valid"] & spk["test"])
     assert len(spk["train"] | spk["valid"] | spk["test"]) >= 12
     assert len(_lines(f"{d}/data/train/video.scp")) == len(_lines(f"{d}/data/train/wav.scp"))
+    # the development set: validation speakers only, never a test speaker
+    assert {l.split()[1] for l in _lines(f"{d}/data/dev_noisy/utt2spk")} <= spk["valid"]
     # the three SNRs in turn over the test utterances, with lips in the dump
     snrs = {l.split()[1] for l in _lines(f"{d}/data/test_noisy/utt2snr")}
     assert snrs == {"-5", "0", "5"}
@@ -110,3 +112,29 @@ def test_stages_4_to_6_train_enhance_and_score(recipe):
     # a re-run finds everything done
     r = run_recipe(d, ["--stage", "5", "--stop_stage", "5", "--inference_args", infer], env)
     assert r.stderr.count("is complete") >= 2
+
+
+def test_working_rate_reaches_every_stage(recipe, tmp_path):
+    """``--fs 8000``: the corpus is simulated at its own rate (16 kHz), dumped at 8 kHz, and the
+    lip encoder, the audio-visual prior and the enhancer all run at 8 kHz (a few steps each)."""
+    d = recipe_copy(RECIPE, str(tmp_path / "fs8k"))
+    env = recipe[1]
+    args = ["--modality", "av", "--fs", "8000", "--stage", "1", "--stop_stage", "5",
+            "--local_data_opts", "--size tiny --nj 2", "--test_sets", "test_noisy",
+            "--lip_pretrain_args", "--max_steps 4 --log_interval 2",
+            "--train_args", "--max_steps 4 --ckpt_interval 4 --valid_interval 4 --log_interval 2",
+            "--inference_config", "conf/enhance_av_udiffse_plus.yaml",
+            "--inference_args", "--method_conf.n_steps 2 --method_conf.n_samples 1"]
+    run_recipe(d, args, env)
+    import soundfile as sf
+    import torch
+
+    assert "fs: 16000" in open(f"{d}/data/test_noisy/config.yaml").read()  # the corpus's own rate
+    for dset in ("train", "test_noisy"):
+        first = _lines(f"{d}/dump/raw/{dset}/wav.scp")[0].split()[1]
+        assert sf.info(os.path.join(d, first)).samplerate == 8000
+    assert torch.load(f"{d}/exp/train_av/model.pt", weights_only=False)["fs"] == 8000
+    out = f"{d}/exp/train_av/enhance_av_udiffse_plus/test_noisy"
+    wavs = _lines(f"{out}/wav.scp")
+    assert len(wavs) == len(_lines(f"{d}/dump/raw/test_noisy/wav.scp"))
+    assert sf.info(os.path.join(d, wavs[0].split()[1])).samplerate == 8000

@@ -35,8 +35,10 @@ done
 
 train_set=train
 valid_set=valid
-test_sets="test_noisy test_reverb"
-inference_sets=test_noisy   # test_reverb: noisy-input rows only (dereverberation: issue C)
+test_sets="test_noisy test_reverb dev_noisy"
+# test_reverb: noisy-input rows only (dereverberation: --task restore); dev_noisy (validation
+# speakers, training noise): for choosing sampler settings, e.g. --inference_sets dev_noisy
+inference_sets=test_noisy
 train_config=conf/train.yaml
 inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml conf/enhance_udiffse_plus_fast.yaml
     conf/enhance_udiffse_plus_paper_noise.yaml"
