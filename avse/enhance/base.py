@@ -6,15 +6,10 @@ Every enhancer of :data:`ENHANCERS` (``udiffse``, ``udiffse_plus``
 (the cascade only chains them) and implements ``_run``: reverse diffusion with the prior's score
 plus a likelihood (or guidance) term for the observation.
 
-Noise model (our options, :mod:`avse.enhance.noise_models`; the defaults are the
-papers'): ``noise_model`` ``nmf`` (rank ``nmf_rank``, M-steps as above) or
-``stationary`` (a per-frequency PSD from a low quantile of the noisy power,
-``psd_quantile`` / ``psd_smooth`` / ``psd_bias``, fixed: the M-steps do nothing);
-``noise_domain`` ``compressed`` (the papers: Gaussian in the compressed domain) or
-``linear`` (Gaussian in the linear STFT domain, its compressed-domain variance derived
-from the running Tweedie speech estimate; needs ``frontend=``); ``noise_init``
-``random`` or ``quantile`` (the NMF starts from the quantile PSD, ``nmf_init_iters``
-IS-NMF rounds).
+Noise model: ``noise`` (a name of :data:`avse.enhance.noise_choice.NOISES`: ``nmf``, the
+papers' IS-NMF updated in the M-steps; ``stationary``, a fixed quantile PSD; ``fixed``;
+``zero``) with its options in ``noise_conf`` (e.g. ``{domain: linear, bias: 2.0}``);
+see :mod:`avse.enhance.noise_choice`.
 
 Interface::
 
@@ -43,11 +38,8 @@ import torch
 
 from avse.diffusion.sampler import CountingScore, PCSampler, ScoreFn, randn_like
 from avse.diffusion.sde import SDE
-from avse.enhance.likelihood import (INTEGRATORS, FixedVarianceNoise, GaussianNMFNoise,
-                                     GaussianObservation)
-from avse.enhance.nmf import NMF
-from avse.enhance.noise_models import (NOISE_DOMAINS, NOISE_INITS, NOISE_MODELS,
-                                       CompressedDomainNoise, decompress, quantile_psd)
+from avse.enhance.likelihood import INTEGRATORS, GaussianObservation
+from avse.enhance.noise_choice import build_noise
 from avse.errors import InputError
 from avse.utils.registry import Registry
 
@@ -72,45 +64,35 @@ class DiffusionEnhancer:
 
     ``init``: start of each pass, ``"noisy"`` ``S_T = X + sigma(T) z`` (UDiffSE),
     ``"scaled"`` ``mu(T) X + sigma(T) z`` or ``"prior"`` ``sigma(T) z``.
-    ``nmf_gamma``: exponent of the IS multiplicative updates (1 heuristic, 0.5 MM).
+    ``noise``, ``noise_conf``: the noise model (module docstring; ``noise_conf.gamma`` of
+    ``nmf``: exponent of the IS multiplicative updates, 1 heuristic, 0.5 MM).
     ``lik_integrator``: ``"euler"`` (the papers' step) or ``"exp"`` (exact over the step,
     never overshoots the observation; see
     :meth:`avse.enhance.likelihood.GaussianObservation.step_from_moments`).
     """
 
     def __init__(self, n_steps: int = 30, snr: float = 0.5, n_corrector: int = 1,
-                 lam: float = 1.5, lik_period: int = 2, nmf_rank: int = 4,
-                 n_samples: int = 4, nmf_iters: int = 1, nmf_gamma: float = 1.0,
+                 lam: float = 1.5, lik_period: int = 2, n_samples: int = 4,
                  init: str = "noisy", seed: int = 0, silence: float = 1e-12,
-                 lik_integrator: str = "euler", noise_model: str = "nmf",
-                 noise_domain: str = "compressed", noise_init: str = "random",
-                 psd_quantile: float = 0.1, psd_smooth: int = 5, psd_bias: float = 4.0,
-                 nmf_init_iters: int = 50):
+                 lik_integrator: str = "euler", noise: str = "nmf", noise_conf: dict | None = None):
         checks = [(n_steps >= 2, "n_steps >= 2"), (snr >= 0, "snr >= 0"),
                   (n_corrector >= 0, "n_corrector >= 0"), (lam >= 0, "lam >= 0"),
-                  (lik_period >= 1, "lik_period >= 1"), (nmf_rank >= 1, "nmf_rank >= 1"),
-                  (n_samples >= 1, "n_samples >= 1"), (nmf_iters >= 1, "nmf_iters >= 1"),
-                  (0 < nmf_gamma <= 1, "0 < nmf_gamma <= 1"), (init in _INITS, f"init in {_INITS}"),
-                  (lik_integrator in INTEGRATORS, f"lik_integrator in {INTEGRATORS}"),
-                  (noise_model in NOISE_MODELS, f"noise_model in {NOISE_MODELS}"),
-                  (noise_domain in NOISE_DOMAINS, f"noise_domain in {NOISE_DOMAINS}"),
-                  (noise_init in NOISE_INITS, f"noise_init in {NOISE_INITS}"),
-                  (0 <= psd_quantile <= 1, "0 <= psd_quantile <= 1"),
-                  (psd_smooth >= 1, "psd_smooth >= 1"), (psd_bias > 0, "psd_bias > 0"),
-                  (nmf_init_iters >= 0, "nmf_init_iters >= 0")]
+                  (lik_period >= 1, "lik_period >= 1"), (n_samples >= 1, "n_samples >= 1"),
+                  (init in _INITS, f"init in {_INITS}"),
+                  (lik_integrator in INTEGRATORS, f"lik_integrator in {INTEGRATORS}")]
         bad = [msg for ok, msg in checks if not ok]
         if bad:
             raise InputError(f"{type(self).__name__}: need {', '.join(bad)}")
         self.n_steps, self.snr, self.n_corrector = int(n_steps), float(snr), int(n_corrector)
         self.lam, self.lik_period = float(lam), int(lik_period)
-        self.nmf_rank, self.n_samples = int(nmf_rank), int(n_samples)
-        self.nmf_iters, self.nmf_gamma = int(nmf_iters), float(nmf_gamma)
+        self.n_samples = int(n_samples)
         self.init, self.seed, self.silence = init, int(seed), float(silence)
         self.lik_integrator = lik_integrator
-        self.noise_model, self.noise_domain, self.noise_init = noise_model, noise_domain, noise_init
-        self.psd_conf = dict(q=float(psd_quantile), smooth=int(psd_smooth), bias=float(psd_bias))
-        self.nmf_init_iters = int(nmf_init_iters)
-        if noise_domain == "linear":   # the compression exponent comes from the front-end
+        try:
+            self.noise, self.noise_model = noise, build_noise(noise, noise_conf)
+        except InputError as e:
+            raise InputError(f"{type(self).__name__}: {e}") from e
+        if self.noise_model.needs_frontend:   # the compression exponent comes from the front-end
             self.needs = tuple(dict.fromkeys(type(self).needs + ("frontend",)))
         self.last_stats: dict = {}
 
@@ -136,28 +118,8 @@ class DiffusionEnhancer:
 
     def _noise(self, Xn: torch.Tensor, generator, frontend=None, measurement=None
                ) -> GaussianObservation:
-        """The noise model of one utterance (``noise_model`` x ``noise_domain``, see
-        :mod:`avse.enhance.noise_models`); ``frontend`` gives ``alpha`` (linear domain)."""
-        linear = self.noise_domain == "linear"
-        if linear and frontend is None:
-            raise InputError(f"{type(self).__name__}: noise_domain 'linear' needs the front-end "
-                             "(keyword frontend=...) for its compression exponent")
-        Z = decompress(Xn, frontend.alpha) if linear else Xn
-        power = Z.abs().pow(2)
-        if self.noise_model == "stationary" or self.noise_init == "quantile":
-            psd = quantile_psd(power, **self.psd_conf)
-        if self.noise_model == "stationary":
-            if linear:
-                return CompressedDomainNoise(frontend.alpha, psd=psd, measurement=measurement)
-            return FixedVarianceNoise(psd, measurement=measurement)
-        nmf = NMF.random(*Xn.shape[-2:], self.nmf_rank, generator=generator, gamma=self.nmf_gamma,
-                         target_power=float(power.mean()), device=Xn.device, dtype=Xn.real.dtype)
-        if self.noise_init == "quantile":
-            nmf.update(psd.expand(power.shape).contiguous(), self.nmf_init_iters)
-        if linear:
-            return CompressedDomainNoise(frontend.alpha, nmf=nmf, n_iter=self.nmf_iters,
-                                         measurement=measurement)
-        return GaussianNMFNoise(nmf, n_iter=self.nmf_iters, measurement=measurement)
+        """The noise model of one utterance (:meth:`avse.enhance.noise_choice.NoiseChoice.observation`)."""
+        return self.noise_model.observation(Xn, generator, frontend, measurement)
 
     def _sampler(self, sde: SDE) -> PCSampler:
         return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector)

@@ -4,10 +4,10 @@ UDiffSE (Nortier et al., ICASSP 2024) models the noise as additive and Gaussian 
 compressed domain*: ``X_c = S_c + N_c``. The compression ``c(z) = beta |z|^alpha
 exp(i angle z)`` (alpha = 0.5) is not additive, so the residual ``X_c - S_c`` of a
 stationary noise is not stationary: it is small where speech dominates and large where
-it does not. This module offers, as options of the enhancers
-(:mod:`avse.enhance.udiffse`):
+it does not. This module holds the pieces of the noise models of
+:mod:`avse.enhance.noise_choice` (``noise: nmf | stationary`` with ``noise_conf``):
 
-* ``noise_domain: linear`` (:class:`CompressedDomainNoise`): the noise is additive and
+* ``domain: linear`` (:class:`CompressedDomainNoise`): the noise is additive and
   Gaussian in the *linear* STFT domain, ``X = S + N``, ``N ~ CN(0, P)``, and its
   variance in the compressed domain is derived from ``P`` and the current estimate of
   the speech magnitude ``|S|`` by linearising ``c`` (first-order error propagation):
@@ -26,13 +26,13 @@ it does not. This module offers, as options of the enhancers
   ``|C|^(1/alpha) exp(i angle C)`` (:func:`decompress`). The speech estimate is the
   Tweedie estimate of the running reverse pass, refreshed before every likelihood step
   (:meth:`CompressedDomainNoise.track`), so ``V`` follows the speech as it emerges.
-  ``P`` is either fixed (``noise_model: stationary``) or an IS-NMF (``nmf``) fitted to
+  ``P`` is either fixed (``noise: stationary``) or an IS-NMF (``nmf``) fitted to
   the *linear* residual power ``|X - S|^2`` in the M-steps.
-* ``noise_model: stationary``: a per-frequency noise PSD estimated once from the noisy
+* ``noise: stationary``: a per-frequency noise PSD estimated once from the noisy
   input by :func:`quantile_psd` (a low quantile over time of the smoothed power, as in
   minimum-statistics noise tracking, Martin, IEEE TSAP 2001) and kept fixed (no
   M-step). In the compressed domain it is :class:`~avse.enhance.likelihood.FixedVarianceNoise`.
-* ``noise_init: quantile``: the NMF starts from that PSD instead of a random one.
+* ``noise: nmf`` with ``init: quantile``: the NMF starts from that PSD instead of a random one.
 
 Measured on mini_av 0 dB mixtures with the 1000-step CPU prior (8 utterances,
 UDiffSE+): SI-SDRi +3.6 dB (NMF, compressed: the paper) -> +4.4 (stationary,
@@ -51,7 +51,6 @@ from avse.enhance.likelihood import GaussianObservation
 from avse.enhance.nmf import FLOOR, NMF
 from avse.errors import InputError
 
-NOISE_MODELS = ("nmf", "stationary")
 NOISE_DOMAINS = ("compressed", "linear")
 NOISE_INITS = ("random", "quantile")
 #: exponent of the soft minimum joining the two asymptotes of the compressed-domain variance

@@ -4,11 +4,10 @@
 
 * an operator: a :class:`avse.enhance.measurement.Measurement` built by the subclass from
   the per-utterance inputs (identity, known RIR, blind room, sum of ``K`` sources);
-* a noise model ``noise``: ``"nmf"`` (the UDiffSE family's noise model, by default an
-  IS-NMF variance fitted from the Tweedie estimate every ``mstep_period`` steps, as
-  UDiffSE+; ``noise_model``, ``noise_domain``, ``noise_init`` choose others, see
-  :mod:`avse.enhance.noise_models`), ``"fixed"`` (``noise_var``, compressed normalised
-  power units) or ``"zero"``;
+* a noise model ``noise`` / ``noise_conf``, the registry choice of every enhancer
+  (:mod:`avse.enhance.noise_choice`: ``zero`` by default, ``fixed``, ``stationary``, or
+  ``nmf``, whose IS-NMF variance is fitted from the Tweedie estimate every
+  ``mstep_period`` steps, as UDiffSE+);
 * one or more guidance strategies ``guidance`` (:mod:`avse.enhance.guidance`):
   ``"udiffse"`` (closed form; linear diagonal operator only), ``"dps"`` (autograd through
   the network; ``weighting`` ``"gaussian"`` or ``"norm"``), ``"projection"`` (mixture
@@ -33,13 +32,12 @@ import torch
 
 from avse.diffusion.sampler import PCSampler, randn_like
 from avse.enhance.guidance import DPSGuidance, ProjectionGuidance, TweedieMStep
-from avse.enhance.likelihood import FixedVarianceNoise, LikelihoodHook, ZeroNoise
+from avse.enhance.likelihood import LikelihoodHook
 from avse.enhance.measurement import Measurement
 from avse.enhance.base import DiffusionEnhancer
 from avse.errors import InputError
 
 GUIDANCE = ("udiffse", "dps", "projection")
-NOISE = ("nmf", "fixed", "zero")
 
 
 def align_sources(S: torch.Tensor) -> torch.Tensor:
@@ -62,8 +60,9 @@ def align_sources(S: torch.Tensor) -> torch.Tensor:
 class PosteriorEnhancer(DiffusionEnhancer):
     """See module docstring. Settings beyond :class:`DiffusionEnhancer`'s:
 
-    ``guidance``: a name or list of names from ``GUIDANCE``; ``noise`` in ``NOISE``;
-    ``noise_var``: variance for ``fixed``; ``mstep_period``: NMF M-step period (steps);
+    ``guidance``: a name or list of names from ``GUIDANCE``; ``noise`` / ``noise_conf``:
+    the noise model as for every enhancer (default ``zero``; an updating one, ``nmf``,
+    gets its M-steps from the Tweedie estimate); ``mstep_period``: NMF M-step period (steps);
     DPS: ``zeta`` (``norm`` step), ``weighting``, ``dps_lam``, ``kappa``, ``dps_period``;
     ``proj_weight``, ``proj_period``, ``proj_start``: projection; ``guidance_start``:
     fraction of the steps before any guidance starts (0; ``proj_start`` likewise for the
@@ -72,23 +71,17 @@ class PosteriorEnhancer(DiffusionEnhancer):
 
     needs = ("frontend",)
 
-    def __init__(self, guidance="dps", noise: str = "zero", noise_var: float = 1e-3,
-                 mstep_period: int = 1, zeta: float = 0.01, weighting: str = "norm",
+    def __init__(self, guidance="dps", noise: str = "zero", mstep_period: int = 1, zeta: float = 0.01, weighting: str = "norm",
                  dps_lam: float = 1.5, kappa: float = 1.0, dps_period: int = 1,
                  proj_weight: float = 1.0, proj_period: int = 1, proj_start: float = 0.0,
                  guidance_start: float = 0.0, **kw):
-        super().__init__(**kw)
+        super().__init__(noise=noise, **kw)
         names = [guidance] if isinstance(guidance, str) else list(guidance or [])
         bad = [g for g in names if g not in GUIDANCE]
         if not names or bad:
             raise InputError(f"{type(self).__name__}: guidance must be one or more of {GUIDANCE}, "
                              f"got {guidance!r}")
-        if noise not in NOISE:
-            raise InputError(f"{type(self).__name__}: noise must be one of {NOISE}, got {noise!r}")
-        if noise == "fixed" and not noise_var > 0:
-            raise InputError(f"{type(self).__name__}: noise_var must be > 0, got {noise_var}")
-        self.guidance, self.noise = names, noise
-        self.noise_var, self.mstep_period = float(noise_var), int(mstep_period)
+        self.guidance, self.mstep_period = names, int(mstep_period)
         self.zeta, self.weighting, self.dps_lam = float(zeta), weighting, float(dps_lam)
         self.kappa, self.dps_period = float(kappa), int(dps_period)
         self.proj_weight, self.proj_period = float(proj_weight), int(proj_period)
@@ -108,13 +101,6 @@ class PosteriorEnhancer(DiffusionEnhancer):
         return {}
 
     # ------------------------------------------------------------------ pieces
-    def _observation(self, Xn, meas, generator, frontend=None):
-        if self.noise == "nmf":   # noise_model / noise_domain / noise_init as in UDiffSE
-            return self._noise(Xn, generator, frontend, measurement=meas)
-        if self.noise == "fixed":
-            return FixedVarianceNoise(self.noise_var, measurement=meas)
-        return ZeroNoise(meas)
-
     def _hooks(self, obs, meas, Xn, sde) -> list:
         hooks = []
         for name in self.guidance:
@@ -123,10 +109,10 @@ class PosteriorEnhancer(DiffusionEnhancer):
                     raise InputError(f"{type(self).__name__}: guidance 'udiffse' needs a linear "
                                      f"diagonal operator; the {meas.domain!r} operator is not")
                 hooks.append(LikelihoodHook(obs, Xn, lam=self.lam, period=self.lik_period,
-                                            m_step_from_tweedie=self.noise == "nmf"))
+                                            m_step_from_tweedie=self.noise_model.updates))
                 continue
             if name == "dps":
-                if self.noise == "nmf" and "udiffse" not in self.guidance:
+                if self.noise_model.updates and "udiffse" not in self.guidance:
                     hooks.append(TweedieMStep(obs, Xn, self.mstep_period, self.guidance_start))
                 hooks.append(DPSGuidance(obs, Xn, zeta=self.zeta, weighting=self.weighting,
                                          lam=self.dps_lam, kappa=self.kappa,
@@ -147,7 +133,7 @@ class PosteriorEnhancer(DiffusionEnhancer):
 
     def _run(self, score_fn, sde, Xn, generator, **aux):
         meas = self._measurement(Xn, **aux)
-        obs = self._observation(Xn, meas, generator, aux.get("frontend"))
+        obs = self._noise(Xn, generator, aux.get("frontend"), measurement=meas)
         hooks = self._extra_hooks(obs, Xn, generator) + self._hooks(obs, meas, Xn, sde)
         sampler = PCSampler(sde, n_steps=self.n_steps, snr=self.snr,
                             n_corrector=self.n_corrector, grad=self.needs_grad)

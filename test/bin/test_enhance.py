@@ -15,7 +15,7 @@ from avse.io.scp import read_table
 from testutils import speechlike
 
 # a small, fast configuration (the recipe uses the REFERENCE defaults)
-FAST = {"n_steps": 4, "n_em": 2, "n_samples": 2, "lik_period": 2, "nmf_rank": 2}
+FAST = {"n_steps": 4, "n_em": 2, "n_samples": 2, "lik_period": 2, "noise_conf": {"rank": 2}}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread

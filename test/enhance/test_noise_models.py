@@ -95,9 +95,8 @@ def test_enhancers_build_the_configured_noise_model(name):
     kinds = {("nmf", "compressed"): GaussianNMFNoise, ("stationary", "compressed"): FixedVarianceNoise,
              ("nmf", "linear"): CompressedDomainNoise, ("stationary", "linear"): CompressedDomainNoise}
     for (model, domain), cls in kinds.items():
-        enh = ENHANCERS.build(name, noise_model=model, noise_domain=domain, n_steps=4, n_em=2
-                              ) if name == "udiffse" else ENHANCERS.build(
-            name, noise_model=model, noise_domain=domain, n_steps=4)
+        extra = {"n_em": 2} if name == "udiffse" else {}
+        enh = ENHANCERS.build(name, noise=model, noise_conf={"domain": domain}, n_steps=4, **extra)
         assert ("frontend" in enh.needs) == (domain == "linear")
         noise = enh._noise(Xn, gen, fe)
         assert type(noise) is cls
@@ -110,16 +109,43 @@ def test_enhancers_build_the_configured_noise_model(name):
                                       target_power=float(Xn.abs().pow(2).mean())))
     assert torch.equal(default.variance(), ref.variance())
     # Quantile init: the NMF starts near the stationary PSD, not at a random shape.
-    quant = ENHANCERS.build(name, noise_init="quantile")._noise(Xn, gen)
+    quant = ENHANCERS.build(name, noise="nmf", noise_conf={"init": "quantile"})._noise(Xn, gen)
     psd = quantile_psd(Xn.abs().pow(2))
     rel = (quant.variance().mean(1, keepdim=True) / psd - 1).abs()
     assert float(rel.median()) < 0.2
     with pytest.raises(InputError, match="frontend"):
-        ENHANCERS.build(name, noise_domain="linear")(_prior_score(s2, X, sde), sde, X)
-    for bad in (dict(noise_model="gmm"), dict(noise_domain="log"), dict(noise_init="zeros"),
-                dict(psd_quantile=2.0), dict(psd_bias=0.0), dict(psd_smooth=0)):
-        with pytest.raises(InputError):
+        ENHANCERS.build(name, noise_conf={"domain": "linear"})(_prior_score(s2, X, sde), sde, X)
+    for bad, msg in ((dict(noise="gmm"), "unknown noise model 'gmm'"),
+                     (dict(noise_conf={"domain": "log"}), "domain"),
+                     (dict(noise_conf={"init": "zeros"}), "init"),
+                     (dict(noise="stationary", noise_conf={"quantile": 2.0}), "quantile"),
+                     (dict(noise="stationary", noise_conf={"bias": 0.0}), "bias"),
+                     (dict(noise="stationary", noise_conf={"smooth": 0}), "smooth"),
+                     (dict(noise="stationary", noise_conf={"rank": 4}), "bad configuration"),
+                     (dict(noise="fixed", noise_conf={"var": 0.0}), "var"),
+                     (dict(noise_conf=[4]), "mapping")):
+        with pytest.raises(InputError, match=msg):
             ENHANCERS.build(name, **bad)
+
+
+def test_every_enhancer_takes_every_noise_model():
+    """The noise model is one registry shared by the UDiffSE family and the posterior
+    enhancers: fixed and zero noise for UDiffSE+, stationary noise for joint restoration."""
+    from avse.enhance.likelihood import ZeroNoise
+    from avse.enhance.noise_choice import NOISES
+
+    assert list(NOISES) == ["fixed", "nmf", "stationary", "zero"]
+    sde = OUVE()
+    s2, X = _speech_plus_noise(T=32)
+    Xn = (X / X.abs().max()).to(torch.complex64)
+    fixed = ENHANCERS.build("udiffse_plus", noise="fixed", noise_conf={"var": 2e-3}, n_steps=4)
+    assert type(fixed._noise(Xn, None)) is FixedVarianceNoise
+    assert float(fixed._noise(Xn, None).variance()) == pytest.approx(2e-3)
+    assert type(ENHANCERS.build("udiffse_plus", noise="zero")._noise(Xn, None)) is ZeroNoise
+    out = fixed(_prior_score(s2, X, sde), sde, X)
+    assert out.shape == X.shape and torch.isfinite(torch.view_as_real(out)).all()
+    joint = ENHANCERS.build("separate", noise="stationary")
+    assert not joint.noise_model.updates and ENHANCERS.build("separate", noise="nmf").noise_model.updates
 
 
 def test_linear_noise_tracks_the_tweedie_estimate_every_likelihood_step():
@@ -136,7 +162,7 @@ def test_linear_noise_tracks_the_tweedie_estimate_every_likelihood_step():
 
     CompressedDomainNoise.track = spy
     try:
-        enh = ENHANCERS.build("udiffse", noise_model="stationary", noise_domain="linear",
+        enh = ENHANCERS.build("udiffse", noise="stationary", noise_conf={"domain": "linear"},
                               n_steps=6, n_em=2, lik_period=2, n_samples=2, skip_first=False)
         enh(_prior_score(s2, X, sde), sde, X, frontend=fe)
     finally:

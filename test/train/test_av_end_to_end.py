@@ -25,7 +25,7 @@ LIP = "{dim: 16, front_channels: 4, front_kernel: [3, 3, 3], channels: [8], inpu
 AV = ["--lip_encoder", "resnet_tcn", "--lip_encoder_conf", LIP, "--model_conf.fusion", "gated_xattn",
       "--model_conf.lip_variance", "{bands: 8, hidden: 16}",
       "--visual_aug", "{p_drop_utt: 0.3, p_drop_frames: 0.3, p_occlude: 0.3}"]
-FAST = {"method": "udiffse_plus", "method_conf": {"n_steps": 4, "n_samples": 2, "lik_period": 2, "nmf_rank": 2}}
+FAST = {"method": "udiffse_plus", "method_conf": {"n_steps": 4, "n_samples": 2, "lik_period": 2, "noise_conf": {"rank": 2}}}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread

@@ -1,0 +1,150 @@
+"""The noise model of an enhancer as a registry choice: ``noise: <name>`` + ``noise_conf: {...}``.
+
+Every diffusion enhancer (:class:`avse.enhance.base.DiffusionEnhancer`) takes its noise
+model from :data:`NOISES`; a new noise model (e.g. one conditioned on a noise embedding)
+is one registered class. A choice is a small configuration object; per utterance,
+:meth:`NoiseChoice.observation` builds the :class:`~avse.enhance.likelihood.GaussianObservation`
+the likelihood steps use.
+
+* ``nmf`` (UDiffSE, Nortier et al., ICASSP 2024; the papers' default): noise variance
+  ``V = W H``, IS-NMF of ``rank``, updated in the M-steps (``iters`` rounds,
+  multiplicative-update exponent ``gamma``), started at random (``init: random``) or
+  from the quantile PSD below (``init: quantile``, ``init_iters`` IS-NMF rounds).
+* ``stationary``: a per-frequency PSD from a low quantile of the smoothed noisy power
+  (:func:`~avse.enhance.noise_models.quantile_psd`: ``quantile``, ``smooth``, ``bias``),
+  fixed (the M-steps do nothing).
+* ``fixed``: a known variance ``var`` (normalised compressed units).
+* ``zero``: a noise-free observation ``X = A(S)`` (restoration of clean reverberant or
+  mixed speech).
+
+``domain`` (``nmf``, ``stationary``): ``compressed`` (the papers: Gaussian in the
+compressed STFT domain) or ``linear`` (Gaussian in the linear STFT domain, mapped to the
+compressed domain through the running speech estimate,
+:class:`~avse.enhance.noise_models.CompressedDomainNoise`; needs the front-end).
+"""
+from __future__ import annotations
+
+import torch
+
+from avse.enhance.likelihood import FixedVarianceNoise, GaussianNMFNoise, GaussianObservation, ZeroNoise
+from avse.enhance.nmf import NMF
+from avse.enhance.noise_models import NOISE_DOMAINS, NOISE_INITS, CompressedDomainNoise, decompress, quantile_psd
+from avse.errors import InputError
+from avse.utils.registry import Registry
+
+NOISES = Registry("noise model")
+
+
+class NoiseChoice:
+    """Base of the registered noise models.
+
+    ``updates``: the M-steps change the model (an NMF), so an enhancer runs them;
+    ``needs_frontend``: :meth:`observation` needs ``frontend`` (its compression exponent).
+    """
+
+    updates = False
+    needs_frontend = False
+
+    def observation(self, Xn: torch.Tensor, generator=None, frontend=None, measurement=None
+                    ) -> GaussianObservation:
+        """The noise model of one utterance: ``Xn`` (F, T) complex, the normalised noisy
+        compressed STFT; ``measurement``: the operator ``A`` (None: identity)."""
+        raise NotImplementedError
+
+    def _alpha(self, frontend) -> float:
+        if frontend is None:
+            raise InputError(f"noise model {type(self).__name__}: domain 'linear' needs the front-end "
+                             "(keyword frontend=...) for its compression exponent")
+        return float(frontend.alpha)
+
+
+class _PSDModel(NoiseChoice):
+    """Shared options of the models that can estimate a quantile PSD."""
+
+    def __init__(self, domain: str, quantile: float, smooth: int, bias: float):
+        if domain not in NOISE_DOMAINS:
+            raise InputError(f"noise model: domain must be one of {NOISE_DOMAINS}, got {domain!r}")
+        if not (0.0 <= float(quantile) <= 1.0 and int(smooth) >= 1 and float(bias) > 0):
+            raise InputError(f"noise model: need 0 <= quantile <= 1, smooth >= 1, bias > 0; got "
+                             f"{quantile}, {smooth}, {bias}")
+        self.domain = domain
+        self.psd_conf = dict(q=float(quantile), smooth=int(smooth), bias=float(bias))
+        self.needs_frontend = domain == "linear"
+
+    def _power(self, Xn, frontend):
+        """``(Z, |Z|^2)``: the observation in the model's domain and its power."""
+        Z = decompress(Xn, self._alpha(frontend)) if self.domain == "linear" else Xn
+        return Z, Z.abs().pow(2)
+
+
+@NOISES.register("stationary")
+class Stationary(_PSDModel):
+    """A fixed per-frequency PSD from the noisy input (module docstring)."""
+
+    def __init__(self, domain: str = "compressed", quantile: float = 0.1, smooth: int = 5, bias: float = 4.0):
+        super().__init__(domain, quantile, smooth, bias)
+
+    def observation(self, Xn, generator=None, frontend=None, measurement=None):
+        _, power = self._power(Xn, frontend)
+        psd = quantile_psd(power, **self.psd_conf)
+        if self.domain == "linear":
+            return CompressedDomainNoise(self._alpha(frontend), psd=psd, measurement=measurement)
+        return FixedVarianceNoise(psd, measurement=measurement)
+
+
+@NOISES.register("nmf")
+class NMFNoise(_PSDModel):
+    """IS-NMF noise variance updated in the M-steps (module docstring)."""
+
+    updates = True
+
+    def __init__(self, rank: int = 4, iters: int = 1, gamma: float = 1.0, domain: str = "compressed",
+                 init: str = "random", init_iters: int = 50, quantile: float = 0.1, smooth: int = 5,
+                 bias: float = 4.0):
+        super().__init__(domain, quantile, smooth, bias)
+        if init not in NOISE_INITS:
+            raise InputError(f"noise model nmf: init must be one of {NOISE_INITS}, got {init!r}")
+        if not (int(rank) >= 1 and int(iters) >= 1 and 0 < float(gamma) <= 1 and int(init_iters) >= 0):
+            raise InputError(f"noise model nmf: need rank >= 1, iters >= 1, 0 < gamma <= 1, init_iters >= 0; "
+                             f"got {rank}, {iters}, {gamma}, {init_iters}")
+        self.rank, self.iters, self.gamma = int(rank), int(iters), float(gamma)
+        self.init, self.init_iters = init, int(init_iters)
+
+    def observation(self, Xn, generator=None, frontend=None, measurement=None):
+        _, power = self._power(Xn, frontend)
+        nmf = NMF.random(*Xn.shape[-2:], self.rank, generator=generator, gamma=self.gamma,
+                         target_power=float(power.mean()), device=Xn.device, dtype=Xn.real.dtype)
+        if self.init == "quantile":
+            nmf.update(quantile_psd(power, **self.psd_conf).expand(power.shape).contiguous(), self.init_iters)
+        if self.domain == "linear":
+            return CompressedDomainNoise(self._alpha(frontend), nmf=nmf, n_iter=self.iters,
+                                         measurement=measurement)
+        return GaussianNMFNoise(nmf, n_iter=self.iters, measurement=measurement)
+
+
+@NOISES.register("fixed")
+class Fixed(NoiseChoice):
+    """A known noise variance ``var`` > 0 (normalised compressed units)."""
+
+    def __init__(self, var: float = 1e-3):
+        if not float(var) > 0:
+            raise InputError(f"noise model fixed: var must be > 0, got {var}")
+        self.var = float(var)
+
+    def observation(self, Xn, generator=None, frontend=None, measurement=None):
+        return FixedVarianceNoise(self.var, measurement=measurement)
+
+
+@NOISES.register("zero")
+class Zero(NoiseChoice):
+    """No noise: ``X = A(S)``."""
+
+    def observation(self, Xn, generator=None, frontend=None, measurement=None):
+        return ZeroNoise(measurement)
+
+
+def build_noise(name: str, conf: dict | None) -> NoiseChoice:
+    """``NOISES.build(name, **conf)``, with a clear error for a conf that is not a mapping."""
+    if conf is not None and not isinstance(conf, dict):
+        raise InputError(f"noise_conf must be a mapping of options, got {conf!r}")
+    return NOISES.build(name, **dict(conf or {}))
