@@ -52,13 +52,19 @@ class LoadedModel:
     meta: Dict[str, Any] = field(default_factory=dict)
 
 
-def _read(path: str) -> Dict[str, Any]:
+def read_torch_file(path: str, what: str, missing_hint: str) -> Any:
+    """``torch.load`` of ``path`` on the CPU; :class:`InputError` naming the file and
+    ``what`` it should be when it is missing (with ``missing_hint``) or unreadable."""
     if not os.path.isfile(path):
-        raise InputError(f"{path}: model file not found; train the prior first (stage 4)")
+        raise InputError(f"{path}: {what} not found; {missing_hint}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001
-        raise InputError(f"{path}: not a readable model file (corrupt or truncated?): {e}") from e
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file
+        raise InputError(f"{path}: not a readable {what} (corrupt or truncated?): {e}") from e
+
+
+def _read(path: str) -> Dict[str, Any]:
+    obj = read_torch_file(path, "model file", "train the prior first (stage 4)")
     if not isinstance(obj, dict):
         raise InputError(f"{path}: not an avse model file (got {type(obj).__name__})")
     if obj.get("format") == MODEL_FORMAT:

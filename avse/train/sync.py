@@ -20,7 +20,6 @@ Files: :func:`save_lip_encoder` writes ``{"format": "avse.lip_encoder", "version
 "step", "train_config", "valid_accuracy"}``; :func:`load_lip_encoder_weights` loads it
 into an encoder of the same configuration (``lip_encoder_init`` of the prior training).
 """
-import os
 from typing import Any, Dict
 
 import torch
@@ -28,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avse.errors import InputError
+from avse.nets.storage import read_torch_file
 from avse.utils.config import plain as _plain
 from avse.utils.fileio import atomic_path
 
@@ -138,12 +138,7 @@ def load_lip_encoder_weights(encoder: nn.Module, path: str, name: str) -> Dict[s
     """Load the weights of the lip-encoder file ``path`` into ``encoder`` (built as
     ``name`` with its options). Raises :class:`InputError` for a missing file, another
     kind of file (e.g. a score model) or another encoder configuration."""
-    if not os.path.isfile(path):
-        raise InputError(f"lip_encoder_init {path}: not found; run avse.bin.train_lip_encoder first")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001
-        raise InputError(f"lip_encoder_init {path}: unreadable: {e}") from e
+    obj = read_torch_file(path, "lip-encoder file (lip_encoder_init)", "run avse.bin.train_lip_encoder first")
     fmt = obj.get("format") if isinstance(obj, dict) else None
     if fmt != LIP_ENCODER_FORMAT:
         raise InputError(f"lip_encoder_init {path}: not a lip-encoder file (format {fmt!r}); give the "

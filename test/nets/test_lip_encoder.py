@@ -99,3 +99,6 @@ def test_lip_encoder_file_round_trip_and_mismatch(tmp_path):
         load_lip_encoder_weights(fresh, str(tmp_path / "model.pt"), "resnet_tcn")
     with pytest.raises(InputError, match="not found"):
         load_lip_encoder_weights(fresh, str(tmp_path / "none.pt"), "resnet_tcn")
+    (tmp_path / "cut.pt").write_bytes(open(path, "rb").read()[:100])
+    with pytest.raises(InputError, match="cut.pt: not a readable lip-encoder file"):
+        load_lip_encoder_weights(fresh, str(tmp_path / "cut.pt"), "resnet_tcn")
