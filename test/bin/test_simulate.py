@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-import avse.bin.simulate as simulate_bin
+import avse.simulate.simulator as simulator_mod
 from avse.bin.simulate import get_parser, main, simulate
 from avse.corpus.noise import make_noise
 from avse.data.datadir import DataDir
@@ -145,7 +145,7 @@ def test_resume_after_interruption(dirs, tmp_path, monkeypatch):
     assert main(_args(dirs, out, "--key_file", half)) == 0
     # a killed job: the 3rd utterance of the full run dies half-way
     calls = []
-    real = simulate_bin.mix_utterance
+    real = simulator_mod.mix_utterance
 
     def dying(*a, **kw):
         calls.append(1)
@@ -153,12 +153,12 @@ def test_resume_after_interruption(dirs, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(simulate_bin, "mix_utterance", dying)
+    monkeypatch.setattr(simulator_mod, "mix_utterance", dying)
     with pytest.raises(KeyboardInterrupt):
         main(_args(dirs, out))
     assert len(calls) == 3  # the first 3 keys were skipped: they were done
     calls.clear()
-    monkeypatch.setattr(simulate_bin, "mix_utterance", lambda *a, **kw: (calls.append(1), real(*a, **kw))[1])
+    monkeypatch.setattr(simulator_mod, "mix_utterance", lambda *a, **kw: (calls.append(1), real(*a, **kw))[1])
     # merging now is refused: not every key is done
     assert main(_args(dirs, out, "--merge", "true")) == 1
     assert not os.path.exists(os.path.join(out, ".done"))
