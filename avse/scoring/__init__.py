@@ -1,2 +1,4 @@
-"""Scoring helpers: per-condition breakdowns (:mod:`avse.scoring.conditions`) and the
-``RESULTS.md`` report built from score directories (:mod:`avse.scoring.results`)."""
+"""Scoring: the per-utterance engine of stage 6 (:mod:`avse.scoring.engine`: metrics,
+permutation-invariant pairing, parallel over utterances), per-condition breakdowns
+(:mod:`avse.scoring.conditions`) and the ``RESULTS.md`` report built from score
+directories (:mod:`avse.scoring.results`). The command is :mod:`avse.bin.score`."""
