@@ -58,6 +58,7 @@ from avse.errors import InputError, StageError
 from avse.io.audio import load_audio, save_audio
 from avse.io.scp import read_table
 from avse.utils.config import add_job_args, none_or, save_config, str2bool, yaml_value
+from avse.utils.device import resolve_device
 from avse.utils.fileio import is_done, write_json
 from avse.utils.seeding import stable_hash
 
@@ -95,14 +96,6 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_score_fn(model: torch.nn.Module, device: torch.device, amp: bool, grad: bool = False):
-    """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64`` of an unconditioned
-    model; without gradients unless ``grad`` (enhancers with ``needs_grad``, e.g. DPS)."""
-    from avse.nets.lip_cond import make_cond_score_fn
-
-    return make_cond_score_fn(model, device, amp, cond=None, grad=grad)
-
-
 def load_aux_tables(enhancer, data_dir: str | None, method: str) -> dict:
     """``{kwarg: table}`` for the data-dir tables the enhancer declares in ``needs``
     (``rir1.scp`` -> ``rir1``); an error naming the file when one is missing."""
@@ -129,18 +122,12 @@ def load_aux_value(path: str, fs: int, key: str) -> np.ndarray:
     return load_audio(path, fs, utt=key)[0]
 
 
-def resolve_device(name: str) -> torch.device:
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available; use --device cpu")
-    return dev
-
-
 class Enhance:
     """Per-utterance function for :func:`avse.data.uttjobs.run_job`."""
 
     def __init__(self, args, wavs: dict, utt2spk: dict | None):
         from avse.enhance.base import ENHANCERS
+        from avse.nets.lip_cond import LipConditioner, make_cond_score_fn
         from avse.nets.storage import load_model
 
         self.args, self.wavs, self.utt2spk = args, wavs, utt2spk
@@ -149,9 +136,8 @@ class Enhance:
         self.enhancer = ENHANCERS.build(args.method, **(args.method_conf or {}))
         self.needs = tuple(getattr(self.enhancer, "needs", ()))
         self.aux_tables = load_aux_tables(self.enhancer, args.data_dir, args.method)
-        self.score_fn = make_score_fn(self.m.model, self.device, args.use_amp,
-                                      grad=bool(getattr(self.enhancer, "needs_grad", False)))
-        from avse.nets.lip_cond import LipConditioner
+        self.score_fn = make_cond_score_fn(self.m.model, self.device, args.use_amp, cond=None,
+                                           grad=bool(getattr(self.enhancer, "needs_grad", False)))
         self.lips = LipConditioner.for_model(
             self.m.model, args.data_dir, args.lip_scp, args.lip_rel_source,
             (self.m.meta.get("train_config") or {}).get("lip_rel_source"), self.device, args.use_amp,

@@ -24,6 +24,7 @@ from avse.errors import AvseError, InputError
 from avse.io.audio import save_audio
 from avse.io.scp import write_table
 from avse.utils.config import str2bool
+from avse.utils.device import resolve_device
 from avse.utils.fileio import atomic_path
 
 log = logging.getLogger("avse.generate")
@@ -71,8 +72,8 @@ def plot_spectrograms(S: torch.Tensor, frontend, fs: int, path: str) -> None:
 
 
 def run(args) -> None:
-    from avse.bin.enhance import make_score_fn, resolve_device
     from avse.diffusion.sampler import PCSampler
+    from avse.nets.lip_cond import make_cond_score_fn
     from avse.nets.storage import load_model
 
     if args.num < 1 or args.seconds <= 0:
@@ -89,7 +90,7 @@ def run(args) -> None:
     sampler = PCSampler(m.sde, n_steps=args.n_steps, snr=args.snr, n_corrector=args.n_corrector)
     log.info("sampling %d x %.2f s (%d frames) with %d steps on %s", args.num, args.seconds, T,
              args.n_steps, dev)
-    S = sampler.sample(make_score_fn(m.model, dev, args.use_amp), (args.num, fe.n_freq, T_pad),
+    S = sampler.sample(make_cond_score_fn(m.model, dev, args.use_amp), (args.num, fe.n_freq, T_pad),
                        generator=gen, device=dev)
     S = fe.crop_frames(S, T)
     if not torch.isfinite(torch.view_as_real(S)).all():

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from avse.errors import InputError, StageError
 from avse.utils.cli import run_main
 from avse.utils.config import none_or, save_config, str2bool, to_dict, yaml_value
+from avse.utils.device import resolve_device
 from avse.utils.fileio import atomic_open
 from avse.utils.seeding import stable_hash
 
@@ -195,9 +196,7 @@ def run(args) -> None:
         return
     if not os.path.isdir(args.train_dir):
         raise StageError(f"{args.train_dir}: training data dir not found; run stage 3 first")
-    dev = torch.device(args.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {args.device}: CUDA is not available; use --device cpu")
+    dev = resolve_device(args.device)
     torch.manual_seed(stable_hash(args.seed, "lip_init"))
     enc = build_lip_encoder(args.lip_encoder, args.lip_encoder_conf)
     obj = (PhoneObjective if args.objective == "phones" else SyncObjective)(args, enc, dev)
