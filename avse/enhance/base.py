@@ -32,6 +32,7 @@ division by zero and no NaN. All tensors live on ``X``'s device; without a
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 import time
 
 import torch
@@ -59,7 +60,7 @@ def constructor_defaults(cls) -> dict:
     return out
 
 
-class DiffusionEnhancer:
+class DiffusionEnhancer(ABC):
     """Shared settings and plumbing of the diffusion enhancers (see module docstring).
 
     ``init``: start of each pass, ``"noisy"`` ``S_T = X + sigma(T) z`` (UDiffSE),
@@ -164,6 +165,6 @@ class DiffusionEnhancer:
         """Final samples (b, F, T) -> their mean (F, T)."""
         return S.mean(0)
 
+    @abstractmethod
     def _run(self, score_fn, sde, Xn, generator, **aux) -> tuple[torch.Tensor, dict]:
         """Return the final samples (b, F, T) (normalised units) and statistics."""
-        raise NotImplementedError

@@ -24,6 +24,8 @@ compressed domain through the running speech estimate,
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 from avse.enhance.likelihood import FixedVarianceNoise, GaussianNMFNoise, GaussianObservation, ZeroNoise
@@ -35,7 +37,7 @@ from avse.utils.registry import Registry
 NOISES = Registry("noise model")
 
 
-class NoiseChoice:
+class NoiseChoice(ABC):
     """Base of the registered noise models.
 
     ``updates``: the M-steps change the model (an NMF), so an enhancer runs them;
@@ -45,11 +47,11 @@ class NoiseChoice:
     updates = False
     needs_frontend = False
 
+    @abstractmethod
     def observation(self, Xn: torch.Tensor, generator=None, frontend=None, measurement=None
                     ) -> GaussianObservation:
         """The noise model of one utterance: ``Xn`` (F, T) complex, the normalised noisy
         compressed STFT; ``measurement``: the operator ``A`` (None: identity)."""
-        raise NotImplementedError
 
     def _alpha(self, frontend) -> float:
         if frontend is None:
@@ -71,10 +73,10 @@ class _PSDModel(NoiseChoice):
         self.psd_conf = dict(q=float(quantile), smooth=int(smooth), bias=float(bias))
         self.needs_frontend = domain == "linear"
 
-    def _power(self, Xn, frontend):
-        """``(Z, |Z|^2)``: the observation in the model's domain and its power."""
+    def _power(self, Xn, frontend) -> torch.Tensor:
+        """``|Z|^2`` (F, T): the power of the observation in the model's domain."""
         Z = decompress(Xn, self._alpha(frontend)) if self.domain == "linear" else Xn
-        return Z, Z.abs().pow(2)
+        return Z.abs().pow(2)
 
 
 @NOISES.register("stationary")
@@ -85,7 +87,7 @@ class Stationary(_PSDModel):
         super().__init__(domain, quantile, smooth, bias)
 
     def observation(self, Xn, generator=None, frontend=None, measurement=None):
-        _, power = self._power(Xn, frontend)
+        power = self._power(Xn, frontend)
         psd = quantile_psd(power, **self.psd_conf)
         if self.domain == "linear":
             return CompressedDomainNoise(self._alpha(frontend), psd=psd, measurement=measurement)
@@ -111,7 +113,7 @@ class NMFNoise(_PSDModel):
         self.init, self.init_iters = init, int(init_iters)
 
     def observation(self, Xn, generator=None, frontend=None, measurement=None):
-        _, power = self._power(Xn, frontend)
+        power = self._power(Xn, frontend)
         nmf = NMF.random(*Xn.shape[-2:], self.rank, generator=generator, gamma=self.gamma,
                          target_power=float(power.mean()), device=Xn.device, dtype=Xn.real.dtype)
         if self.init == "quantile":

@@ -27,6 +27,7 @@ guidance (they keep their own, bit-identical code path; see
 from __future__ import annotations
 
 import itertools
+from abc import abstractmethod
 
 import torch
 
@@ -89,9 +90,9 @@ class PosteriorEnhancer(DiffusionEnhancer):
         self.needs_grad = "dps" in names
 
     # -------------------------------------------------------------- subclass API
+    @abstractmethod
     def _measurement(self, Xn: torch.Tensor, **aux) -> Measurement:
         """The operator for this utterance (normalised observation ``Xn`` (F, T))."""
-        raise NotImplementedError
 
     def _extra_hooks(self, obs, Xn, generator) -> list:
         """Hooks run before the guidance (e.g. the room fit)."""

@@ -55,6 +55,22 @@ def _fmt(x: float) -> str:
     return f"{x:g}" if float(x).is_integer() else f"{x:.2f}"
 
 
+def _wav_and_labels(d: DataDir, path: str, table: str, empty_hint: str, table_hint: str, label: str,
+                    items: str):
+    """``(wav.scp, <table>)`` of data dir ``d``: errors naming the file when ``wav.scp`` is
+    empty, ``table`` is missing or lacks a key of ``wav.scp``."""
+    wav = d.table("wav.scp")
+    if not wav:
+        raise InputError(f"{d.file('wav.scp')}: empty{empty_hint}")
+    if not d.has(table):
+        raise InputError(f"{path}: missing {table}{table_hint}")
+    labels = d.table(table)
+    missing = [k for k in wav if k not in labels]
+    if missing:
+        raise InputError(f"{d.file(table)}: no {label} for {len(missing)} {items}, e.g. {missing[:3]}")
+    return wav, labels
+
+
 class Simulator:
     """Everything one job needs: the inputs, the key plan and ``__call__(key)``."""
 
@@ -79,15 +95,7 @@ class Simulator:
         self.room = room_config(a.room) if a.room is not None else None
 
         src = DataDir(a.data_dir)
-        self.wav = src.table("wav.scp")
-        if not self.wav:
-            raise InputError(f"{src.file('wav.scp')}: empty")
-        if not src.has("utt2spk"):
-            raise InputError(f"{a.data_dir}: missing utt2spk")
-        self.utt2spk = src.table("utt2spk")
-        missing = [k for k in self.wav if k not in self.utt2spk]
-        if missing:
-            raise InputError(f"{src.file('utt2spk')}: no speaker for {len(missing)} utterances, e.g. {missing[:3]}")
+        self.wav, self.utt2spk = _wav_and_labels(src, a.data_dir, "utt2spk", "", "", "speaker", "utterances")
         self.copied = {t: src.table(t) for t in COPIED_TABLES if src.has(t)}
         self.utts = c_sorted(self.wav)
         if a.fs is None:  # the corpus's own rate, read from its first utterance
@@ -101,15 +109,9 @@ class Simulator:
                                  f"in {a.data_dir}; found {n_spk}")
 
         nd = DataDir(a.noise_dir)
-        self.noise_wav = nd.table("wav.scp")
-        if not self.noise_wav:
-            raise InputError(f"{nd.file('wav.scp')}: empty; no noise recordings")
-        if not nd.has("utt2noise"):
-            raise InputError(f"{a.noise_dir}: missing utt2noise (noise type of each recording)")
-        utt2noise = nd.table("utt2noise")
-        missing = [k for k in self.noise_wav if k not in utt2noise]
-        if missing:
-            raise InputError(f"{nd.file('utt2noise')}: no type for {len(missing)} recordings, e.g. {missing[:3]}")
+        self.noise_wav, utt2noise = _wav_and_labels(nd, a.noise_dir, "utt2noise",
+                                                    "; no noise recordings", " (noise type of each recording)",
+                                                    "type", "recordings")
         by_type: Dict[str, List[str]] = {}
         for k in c_sorted(self.noise_wav):
             by_type.setdefault(utt2noise[k], []).append(k)
