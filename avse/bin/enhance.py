@@ -1,4 +1,4 @@
-"""Stage 5: unsupervised speech enhancement with the diffusion prior (UDiffSE / UDiffSE+).
+"""Stage 5: unsupervised speech enhancement with the clean-speech prior (UDiffSE / UDiffSE+, VAE-NMF).
 
     python -m avse.bin.enhance --config conf/enhance_udiffse.yaml --model exp/prior/model.pt \\
         --data_dir dump/raw/test --out_dir OUT [--device cpu|cuda] [--seed S] \\
@@ -17,6 +17,10 @@ depend on the job split), crop, invert, restore the input scale, write
 ``OUT/wav/<key>.wav`` (32-bit float). An output with NaN stops the job with an error
 naming the utterance. Passthrough (input written unchanged, with a warning):
 utterances shorter than one STFT frame (``n_fft`` samples) and all-zero input.
+
+VAE priors (``model: vae | rvae`` in training, :mod:`avse.nets.vae`): ``method: vae_mcem``
+or ``vae_vem`` (:mod:`avse.enhance.vae_em`: EM with NMF noise on the linear STFT); a
+method of the other kind of prior is refused with an error.
 
 Restoration methods of :mod:`avse.enhance.restoration` (same prior): ``dps_informed``
 (needs ``rir1.scp`` in ``--data_dir``), ``buddy`` (writes ``utt2t60_est``, the blind T60
@@ -72,7 +76,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--wav_scp", type=none_or(str), default=None, help="input wav.scp (instead of --data_dir)")
     p.add_argument("--out_dir", required=True)
     p.add_argument("--method", default="udiffse",
-                   help="enhancer (registry name): udiffse, udiffse_plus, dps_informed, buddy, separate, joint")
+                   help="enhancer (registry name): udiffse, udiffse_plus, dps_informed, buddy, separate, joint, "
+                        "cascade (diffusion priors); vae_mcem, vae_vem (VAE priors)")
     p.add_argument("--method_conf", type=yaml_value, default={}, help="enhancer options (mapping)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast of the network (CUDA only)")
@@ -134,6 +139,13 @@ class Enhance:
         self.device = resolve_device(args.device)
         self.m = load_model(args.model, self.device)
         self.enhancer = ENHANCERS.build(args.method, **(args.method_conf or {}))
+        want = getattr(self.enhancer, "prior", "score")
+        if want != self.m.kind:
+            raise InputError(f"method {args.method} needs a {'VAE' if want == 'vae' else 'diffusion'} prior; "
+                             f"{args.model} is a {'VAE' if self.m.kind == 'vae' else 'diffusion'} prior")
+        if self.m.kind == "vae" and args.lip_guidance != 1.0:
+            raise InputError("--lip_guidance is classifier-free guidance of a diffusion prior; a VAE prior has none")
+        self.cond = None
         self.needs = tuple(getattr(self.enhancer, "needs", ()))
         self.aux_tables = load_aux_tables(self.enhancer, args.data_dir, args.method)
         self.score_fn = make_cond_score_fn(self.m.model, self.device, args.use_amp, cond=None,
@@ -166,8 +178,11 @@ class Enhance:
         xt = torch.from_numpy(x / scale).to(dev)
         X, T = fe.pad_frames(fe(xt))
         gen = torch.Generator(device=dev).manual_seed(stable_hash(self.args.seed, key))
-        S = self.enhancer(self.score_fn, self.m.sde, X.to(torch.complex64), generator=gen,
-                          **self.aux(key))
+        if self.m.kind == "vae":
+            S = self.enhancer(self.m.model, X.to(torch.complex64), generator=gen, cond=self.cond)
+        else:
+            S = self.enhancer(self.score_fn, self.m.sde, X.to(torch.complex64), generator=gen,
+                              **self.aux(key))
         y = fe.inverse(fe.crop_frames(S, T), length=len(x)).float().cpu().numpy() * scale
         nfe = int((getattr(self.enhancer, "last_stats", None) or {}).get("nfe", 0))
         return y.astype(np.float32), nfe
@@ -183,7 +198,9 @@ class Enhance:
             log.warning("%s: %s; written unchanged", key, why)
             y, nfe = x, 0
         else:
-            if self.lips is not None:  # AV model: this utterance's lips bound into score_fn
+            if self.lips is not None and self.m.kind == "vae":  # AV VAE: this utterance's lip embeddings
+                self.cond = self.lips.conditioning(key)
+            elif self.lips is not None:  # AV score model: this utterance's lips bound into score_fn
                 self.score_fn = self.lips.score_fn(key, grad=bool(getattr(self.enhancer, "needs_grad", False)))
             y, nfe = self.enhance(x, key)
             if self.device.type == "cuda":

@@ -98,7 +98,10 @@ def diagnose(args, lm, cfg, utts, fe_conf, x0, lips, mask, rel) -> dict:
     training's frozen groups, and ``--aug_draws`` augmented training crops."""
     from avse.train import lip_diagnostics as ld
     from avse.train.av_dataset import av_dataset_from_config
-    from avse.train.trainer import step_noise
+    import torch
+
+    from avse.train.objectives import dsm_draws
+    from avse.utils.seeding import stable_hash
 
     if args.aug_draws < 0:
         raise InputError(f"need --aug_draws >= 0, got {args.aug_draws}")
@@ -113,7 +116,8 @@ def diagnose(args, lm, cfg, utts, fe_conf, x0, lips, mask, rel) -> dict:
     for p in model.parameters():
         p.requires_grad_(id(p) not in frozen)
     cond = {"cond": lips, "cond_mask": mask, "cond_rel": rel}
-    t, z = step_noise(args.seed, 0, 0, x0.shape, lm.sde, x0.device)
+    g = torch.Generator().manual_seed(stable_hash(args.seed, "dsm", 0, 0))   # training step 0's noise
+    t, z = (v.to(x0.device) for v in dsm_draws(lm.sde, g, tuple(x0.shape)))
     try:
         d = {"grad_norms": ld.grad_norms(model, lm.sde, x0, cond, t, z, args.batch_size)}
     finally:

@@ -49,11 +49,15 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--crop_frames", type=int, default=256, help="STFT frames per training crop")
     g.add_argument("--valid_utts", type=int, default=16, help="validation crops (one per utterance)")
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="ncsnpp", help="score network (registry name)")
+    g.add_argument("--model", default="ncsnpp",
+                   help="prior (registry name): ncsnpp (diffusion score network), vae, rvae (VAE priors)")
     g.add_argument("--model_conf", type=yaml_value, default={"preset": "tiny"}, help="network options")
     g.add_argument("--sde", default="ouve", help="forward SDE (registry name)")
     g.add_argument("--sde_conf", type=yaml_value, default={}, help="SDE options")
     g.add_argument("--frontend_conf", type=yaml_value, default={}, help="SpectralFrontEnd options")
+    g.add_argument("--kl_weight", type=float, default=1.0, help="VAE priors: weight of the KL term")
+    g.add_argument("--init_utts", type=int, default=64,
+                   help="VAE priors: training crops of the data-dependent initialisation")
     g = p.add_argument_group("audio-visual conditioning")
     g.add_argument("--lip_encoder", type=none_or(str), default=None,
                    help="lip encoder (registry name, e.g. resnet_tcn); null: audio-only prior")

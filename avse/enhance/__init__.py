@@ -8,11 +8,15 @@ same prior: :mod:`~avse.enhance.operators` (linear operators), :mod:`~avse.enhan
 (operators in the compressed-STFT world), :mod:`~avse.enhance.guidance` (DPS, projection),
 :mod:`~avse.enhance.buddy` (blind room), :mod:`~avse.enhance.posterior` (the general
 enhancer), :mod:`~avse.enhance.restoration` (``dps_informed``, ``buddy``, ``separate``,
-``joint``) and :mod:`~avse.enhance.cascade` (``cascade``: methods in sequence).
+``joint``) and :mod:`~avse.enhance.cascade` (``cascade``: methods in sequence); the VAE
+baselines (issue D2): :mod:`~avse.enhance.vae_em` (``vae_mcem``, ``vae_vem``: EM with NMF
+noise and a VAE prior of :mod:`avse.nets.vae`).
 """
 from avse.enhance.base import ENHANCERS, DiffusionEnhancer
 from avse.enhance.udiffse import UDiffSE, UDiffSEPlus  # registers them
 from avse.enhance.restoration import BUDDy, DPSInformed, Joint, Separate  # registers them
 from avse.enhance.cascade import Cascade  # registers it
+from avse.enhance.vae_em import VAEMCEM, VAEVEM  # registers them
 
-__all__ = ["ENHANCERS", "DiffusionEnhancer", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint", "Cascade"]
+__all__ = ["ENHANCERS", "DiffusionEnhancer", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint", "Cascade",
+           "VAEMCEM", "VAEVEM"]

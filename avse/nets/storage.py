@@ -3,12 +3,14 @@
 ``DIR/model.pt`` written by :func:`export_model` (the trainer calls it)::
 
     {"format": "avse.score_model", "version": 1,
-     "model": <ScoreModel.config: what rebuilds the architecture>,
-     "state_dict": <EMA weights>, "sde": {"name": "ouve", "conf": {...}},
+     "model": <ScoreModel.config or SpeechVAE.config: what rebuilds the architecture>,
+     "state_dict": <EMA weights>, "sde": {"name": "ouve", "conf": {...}} (None for a VAE),
      "frontend": <SpectralFrontEnd.config()>, "fs": 16000, "step": N, "train_config": {...}}
 
-:func:`load_model` rebuilds it (and also accepts a training checkpoint of
-:mod:`avse.train.checkpoint`, using its EMA weights).
+A VAE prior (:mod:`avse.nets.vae`) has ``model["format"] == "vae"`` and no SDE.
+:func:`load_model` rebuilds either kind (and also accepts a training checkpoint of
+:mod:`avse.train.checkpoint`, using its EMA weights); :attr:`LoadedModel.kind` says
+which (``"score"`` or ``"vae"``).
 """
 import os
 from dataclasses import dataclass, field
@@ -30,26 +32,30 @@ def torch_save(obj: Any, path: str) -> None:
         torch.save(obj, tmp)
 
 
-def export_model(path: str, model_config: Dict[str, Any], state_dict: Dict[str, torch.Tensor],
-                 sde_name: str, sde_conf: Dict[str, Any], frontend_conf: Dict[str, Any], fs: int,
-                 step: int = 0, train_config: Dict[str, Any] | None = None) -> None:
-    """Write the inference model file (see the module docstring)."""
-    torch_save({"format": MODEL_FORMAT, "version": MODEL_VERSION, "model": model_config,
+def export_model(path: str, info: Dict[str, Any], state_dict: Dict[str, torch.Tensor], step: int = 0,
+                 train_config: Dict[str, Any] | None = None) -> None:
+    """Write the inference model file (see the module docstring); ``info`` holds
+    ``model``, ``sde``, ``frontend`` and ``fs``."""
+    torch_save({"format": MODEL_FORMAT, "version": MODEL_VERSION, "model": info["model"],
                 "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-                "sde": {"name": sde_name, "conf": dict(sde_conf or {})},
-                "frontend": dict(frontend_conf), "fs": int(fs), "step": int(step),
-                "train_config": train_config or {}}, path)
+                "sde": info.get("sde"), "frontend": dict(info["frontend"]), "fs": int(info["fs"]),
+                "step": int(step), "train_config": train_config or {}}, path)
 
 
 @dataclass
 class LoadedModel:
-    """What inference needs: the score network (eval mode), its SDE and front-end."""
+    """What inference needs: the network (eval mode), its SDE (None for a VAE) and front-end."""
 
     model: torch.nn.Module
     sde: Any
     frontend: SpectralFrontEnd
     fs: int
     meta: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``"vae"`` for a VAE prior, ``"score"`` for a diffusion score model."""
+        return "vae" if self.sde is None else "score"
 
 
 def read_torch_file(path: str, what: str, missing_hint: str) -> Any:
@@ -92,10 +98,14 @@ def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
 
     obj = _read(path)
     try:
-        sde = SDES.build(obj["sde"]["name"], **obj["sde"]["conf"])
-        # rebuilds the architecture and checks (ScoreModel.check_compatible) that the
-        # stored description (model, model_conf, SDE, output convention) is consistent
-        model = ScoreModel.from_stored(obj["model"], sde)
+        if obj["model"].get("format") == "vae":
+            from avse.nets.vae import SpeechVAE
+            sde, model = None, SpeechVAE.from_config(obj["model"]["model"], obj["model"]["model_conf"])
+        else:
+            sde = SDES.build(obj["sde"]["name"], **obj["sde"]["conf"])
+            # rebuilds the architecture and checks (ScoreModel.check_compatible) that the
+            # stored description (model, model_conf, SDE, output convention) is consistent
+            model = ScoreModel.from_stored(obj["model"], sde)
     except InputError as e:
         raise InputError(f"{path}: {e}") from e
     except (KeyError, TypeError, ValueError) as e:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from avse.train.lip_usage import visual_conditions
-from avse.train.trainer import dsm_loss
+from avse.train.objectives import dsm_loss
 from avse.utils.seeding import stable_hash
 
 def param_groups(model) -> Dict[str, List[torch.nn.Parameter]]:

@@ -23,7 +23,7 @@ from typing import Dict, List, Sequence
 import torch
 
 from avse.errors import InputError
-from avse.train.trainer import dsm_loss
+from avse.train.objectives import dsm_loss
 from avse.utils.seeding import stable_hash
 
 CONDITIONS = ("true", "missing", "other")

@@ -1,6 +1,12 @@
-"""Training loop of the clean-speech diffusion prior (denoising score matching).
+"""Training loop of the clean-speech priors: diffusion (denoising score matching) and VAE.
 
-Loss (Song et al., ICLR 2021; SGMSE+, Richter et al. 2023; UDiffSE, Nortier et al.,
+The loop (data, optimiser, EMA, logging, checkpoints, resume, DDP) is shared; what is
+optimised comes from an :class:`avse.train.objectives.Objective` chosen by ``model:``
+(``ncsnpp``: the DSM loss below; ``vae`` / ``rvae``: the negative ELBO of
+:mod:`avse.nets.vae`, ``kl_weight`` on the KL term, after a data-dependent
+initialisation from ``init_utts`` training crops).
+
+DSM loss (Song et al., ICLR 2021; SGMSE+, Richter et al. 2023; UDiffSE, Nortier et al.,
 ICASSP 2024): for a clean crop ``x0`` (B, F, T) complex, ``t ~ U[t_eps, T]`` (B,) and
 complex white noise ``z`` (unit total variance per bin),
 ``x_t = mu_t x0 + sigma_t z`` and ``L = mean_{b,f,t} |sigma_t * s(x_t, t) + z|^2``
@@ -34,15 +40,14 @@ from typing import Any, Dict, List
 import torch
 from tqdm import tqdm
 
-from avse.diffusion.sde import SDES
 from avse.dsp.stft import SpectralFrontEnd
 from avse.errors import InputError, StageError
-from avse.lips.backends import LIP_FPS
 from avse.nets.storage import export_model
 from avse.train import distributed as D
 from avse.train.checkpoint import load_last_checkpoint, rng_states, save_checkpoint, set_rng_states
 from avse.train.dataset import CropDataset, StepSampler, fixed_crops, make_loader, read_utterances
 from avse.train.ema import EMA
+from avse.train.objectives import objective_for
 from avse.utils.fileio import atomic_open
 from avse.utils.seeding import stable_hash
 
@@ -53,53 +58,15 @@ LOG_FIELDS = ["step", "train_loss", "valid_loss", "lr", "grad_norm", "seconds"]
 RESUME_KEYS = ("model", "model_conf", "sde", "sde_conf", "frontend_conf", "fs", "crop_frames",
                "batch_size", "optim", "optim_conf", "seed", "ema_decay", "ema_warmup",
                "lip_encoder", "lip_encoder_conf", "freeze_lip_encoder", "lip_rel_source",
-               "init_model", "freeze_audio")
+               "init_model", "freeze_audio", "kl_weight")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
-def build_model(cfg: Dict[str, Any], sde) -> torch.nn.Module:
-    """The score model of ``cfg['model']`` / ``cfg['model_conf']`` for ``sde``.
-
-    An audio-visual model's visual paths (``fusion_conf``, ``lip_variance``) get the
-    frame rates of this training, ``spec_fps = fs / hop`` and ``cond_fps`` = the lip
-    rate, unless the config sets them: the modules' 125 / 25 frames/s defaults hold
-    only for 16 kHz with hop 128."""
-    from avse.nets.score_model import ScoreModel
-
-    conf = dict(cfg.get("model_conf") or {})
-    if cfg.get("lip_encoder"):
-        for k in ("lip_encoder", "lip_encoder_conf"):
-            if k in conf:
-                raise InputError(f"give {k} at the top level of the training config, not in model_conf")
-        conf.update(lip_encoder=cfg["lip_encoder"], lip_encoder_conf=dict(cfg.get("lip_encoder_conf") or {}))
-        rates = {"spec_fps": float(cfg["fs"]) / SpectralFrontEnd(**dict(cfg.get("frontend_conf") or {})).hop,
-                 "cond_fps": LIP_FPS}
-        conf["fusion_conf"] = {**rates, **dict(conf.get("fusion_conf") or {})}
-        if isinstance(conf.get("lip_variance"), dict) or conf.get("lip_variance") is True:
-            lv = conf["lip_variance"]
-            conf["lip_variance"] = {**rates, **(lv if isinstance(lv, dict) else {})}
-    return ScoreModel.from_config(cfg["model"], conf, sde)
-
-
-def dsm_loss(model, sde, x0: torch.Tensor, t: torch.Tensor, z: torch.Tensor,
-             cond: Dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-    """Denoising score-matching loss (scalar) of ``model`` on ``x0`` (B, F, T) complex;
-    ``cond``: keyword arguments of the model (``cond``, ``cond_mask``, ``cond_rel``)."""
-    x_t, z, sigma = sde.perturb(x0, t, z)
-    score = model(x_t, t, **cond) if cond else model(x_t, t)
-    if score.dtype != torch.complex64 and score.is_complex():
-        score = score.to(torch.complex64)
-    err = sigma * score + z
-    return (err.real.float() ** 2 + err.imag.float() ** 2).mean()
-
-
-def step_noise(seed: int, step: int, rank: int, shape, sde, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``t`` (B,) in [t_eps, T] and ``z`` (B, F, T) complex of one step (drawn on CPU:
-    the same numbers on every device)."""
-    g = torch.Generator().manual_seed(stable_hash(seed, "dsm", step, rank))
-    t = sde.t_eps + (sde.T - sde.t_eps) * torch.rand(shape[0], generator=g)
-    z = torch.randn(tuple(shape), dtype=torch.complex64, generator=g)
-    return t.to(device), z.to(device)
+def step_noise(seed: int, step: int, rank: int, shape, objective, device) -> tuple:
+    """The random draws of one step (drawn on CPU: the same numbers on every device),
+    e.g. ``(t (B,), z (B, F, T) complex)`` of the DSM objective."""
+    g = torch.Generator().manual_seed(stable_hash(seed, objective.name, step, rank))
+    return tuple(d.to(device) for d in objective.draws(g, tuple(shape)))
 
 
 class Trainer:
@@ -109,9 +76,10 @@ class Trainer:
         self.cfg, self.info, self.dev = cfg, info, info.device
         self.out_dir = cfg["out_dir"]
         self.ckpt_dir = os.path.join(self.out_dir, "checkpoints")
-        self.sde = SDES.build(cfg["sde"], **(cfg.get("sde_conf") or {}))
         fe_conf = dict(cfg.get("frontend_conf") or {})
-        n_fft = SpectralFrontEnd(**fe_conf).n_fft  # the shortest usable utterance
+        fe = SpectralFrontEnd(**fe_conf)
+        n_fft = fe.n_fft  # the shortest usable utterance
+        self.objective = objective_for(cfg, fe.hop)
         utts = read_utterances(cfg["train_dir"], cfg["fs"], n_fft, "training")
         self.av = bool(cfg.get("lip_encoder"))
         self.train_set = self._dataset(cfg["train_dir"], utts, fe_conf, train=True)
@@ -124,12 +92,15 @@ class Trainer:
             if self.av:
                 x0, *vc = x0
                 self.valid_cond = self._cond(vc)
-            g = torch.Generator().manual_seed(stable_hash(cfg["seed"], "valid"))
-            t = self.sde.t_eps + (self.sde.T - self.sde.t_eps) * torch.rand(len(x0), generator=g)
-            z = torch.randn(x0.shape, dtype=torch.complex64, generator=g)
-            self.valid = (x0.to(self.dev), t.to(self.dev), z.to(self.dev))
+            self.valid = x0.to(self.dev)
         torch.manual_seed(stable_hash(cfg["seed"], "init"))  # same initial weights on every rank
-        self.model = build_model(cfg, self.sde).to(self.dev)
+        self.model = self.objective.build_model()
+        if self.objective.data_init:
+            prep = fixed_crops(self.train_set, int(cfg.get("init_utts") or 64), stable_hash(cfg["seed"], "prepare"))
+            self.objective.prepare(self.model, prep[0] if isinstance(prep, tuple) else prep)
+        self.model = self.model.to(self.dev)
+        if self.valid is not None:   # fixed draws of the validation crops (after the model: their shapes)
+            self.valid = (self.valid, step_noise(cfg["seed"], "valid", 0, self.valid.shape, self.objective, self.dev))
         if cfg.get("init_model"):
             self._init_from_prior(cfg["init_model"])
         if self.av:
@@ -189,10 +160,11 @@ class Trainer:
         from avse.nets.storage import load_model
 
         src = load_model(path)
-        if src.frontend.config() != self.frontend_conf or src.meta.get("sde") != {
-                "name": self.cfg["sde"], "conf": dict(self.cfg.get("sde_conf") or {})}:
-            raise InputError(f"init_model {path}: its front-end or SDE differs from this training "
-                             f"config ({src.frontend.config()}, {src.meta.get('sde')})")
+        why = self.objective.check_init_model(src.meta)
+        if src.frontend.config() != self.frontend_conf:
+            why = f"its front-end or SDE differs from this training config ({src.frontend.config()})"
+        if why:
+            raise InputError(f"init_model {path}: {why}")
         own, weights = self.model.state_dict(), src.model.state_dict()
         bad = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
         if bad:
@@ -215,11 +187,8 @@ class Trainer:
 
     # ------------------------------------------------------------ state
     def export_info(self) -> Dict[str, Any]:
-        c = self.cfg
-        return {"model": getattr(self.model, "config", {"model": c["model"], "model_conf": c.get("model_conf")}),
-                "sde": {"name": c["sde"], "conf": dict(c.get("sde_conf") or {})},
-                "frontend": self.frontend_conf, "fs": int(c["fs"]), "format": "avse.score_model",
-                "version": 1}
+        return {**self.objective.export_info(self.model), "frontend": self.frontend_conf,
+                "fs": int(self.cfg["fs"]), "version": 1}
 
     def state_dict(self) -> Dict[str, Any]:
         return {"step": self.step, "epoch": self.sampler_epoch(self.step), "elapsed": self.elapsed,
@@ -264,14 +233,14 @@ class Trainer:
         ``cond``); returns (loss, grad norm)."""
         cfg, s = self.cfg, self.step
         torch.manual_seed(stable_hash(cfg["seed"], "global", s, self.info.rank))
-        t, z = step_noise(cfg["seed"], s, self.info.rank, x0.shape, self.sde, self.dev)
+        draws = step_noise(cfg["seed"], s, self.info.rank, x0.shape, self.objective, self.dev)
         lr = self.lr_at(s)
         for g in self.optim.param_groups:
             g["lr"] = lr
         self.ddp.train()
         self.optim.zero_grad(set_to_none=True)
         with self.autocast():
-            loss = dsm_loss(self.ddp, self.sde, x0, t, z, cond)
+            loss = self.objective.loss(self.ddp, x0, draws, cond)
         loss.backward()
         clip = cfg.get("grad_clip")
         params = [p for p in self.model.parameters() if p.grad is not None]
@@ -288,14 +257,14 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> float:
-        """DSM loss of the EMA model on the fixed validation crops, t and noise."""
-        x0, t, z = self.valid
+        """Loss of the EMA model on the fixed validation crops and draws."""
+        x0, draws = self.valid
         bs = int(self.cfg.get("valid_batch_size") or self.cfg["batch_size"])
         total, n = 0.0, 0
         for i in range(0, len(x0), bs):
             cond = None if self.valid_cond is None else {k: v[i:i + bs] for k, v in self.valid_cond.items()}
             with self.autocast():
-                l = dsm_loss(self.ema.module, self.sde, x0[i:i + bs], t[i:i + bs], z[i:i + bs], cond)
+                l = self.objective.loss(self.ema.module, x0[i:i + bs], tuple(d[i:i + bs] for d in draws), cond)
             total += float(l) * len(x0[i:i + bs])
             n += len(x0[i:i + bs])
         return total / n
@@ -318,11 +287,10 @@ class Trainer:
             return
         save_checkpoint(self.ckpt_dir, self.state_dict(), keep=self.cfg["keep_checkpoints"])
         write_log(os.path.join(self.out_dir, "train_log.csv"), self.rows)
-        plot_log(self.rows, os.path.join(self.out_dir, "loss.png"))
+        plot_log(self.rows, os.path.join(self.out_dir, "loss.png"), self.objective.loss_label)
         if final:
             ex = self.export_info()
-            export_model(os.path.join(self.out_dir, "model.pt"), ex["model"], self.ema.module.state_dict(),
-                         ex["sde"]["name"], ex["sde"]["conf"], ex["frontend"], ex["fs"], self.step, self.cfg)
+            export_model(os.path.join(self.out_dir, "model.pt"), ex, self.ema.module.state_dict(), self.step, self.cfg)
 
     def run(self) -> None:
         cfg, info = self.cfg, self.info
@@ -397,7 +365,7 @@ def write_log(path: str, rows: List[Dict[str, Any]]) -> None:
         w.writerows(rows)
 
 
-def plot_log(rows: List[Dict[str, Any]], path: str) -> None:
+def plot_log(rows: List[Dict[str, Any]], path: str, label: str = "loss") -> None:
     """Training and validation loss against step (log scale), with matplotlib Agg."""
     import matplotlib
 
@@ -414,7 +382,7 @@ def plot_log(rows: List[Dict[str, Any]], path: str) -> None:
     if va:
         ax.plot(*zip(*va), "o-", label="valid (EMA)")
     ax.set_xlabel("step")
-    ax.set_ylabel("DSM loss")
+    ax.set_ylabel(label)
     if tr or va:
         ax.set_yscale("log")
         ax.legend()

@@ -5,7 +5,7 @@ import torch
 from avse.diffusion.sde import OUVE
 from avse.errors import InputError
 from avse.train.lip_usage import format_table, lip_usage, visual_conditions
-from avse.train.trainer import dsm_loss
+from avse.train.objectives import dsm_loss
 from avse.utils.seeding import stable_hash
 
 

@@ -10,7 +10,8 @@ import torch
 from avse.bin.train import main as train_main
 from avse.diffusion.sde import OUVE
 from avse.train.checkpoint import list_checkpoints, load_last_checkpoint
-from avse.train.trainer import dsm_loss, read_log
+from avse.train.objectives import dsm_loss
+from avse.train.trainer import read_log
 from testutils import speechlike
 
 # a small network on a small STFT (F = 64 bins) keeps the tests fast
@@ -103,7 +104,11 @@ def test_resume_is_exact(clean_dir, tmp_path, workers):
 def test_av_model_gets_the_frame_rates_of_its_training():
     """fusion and lip-variance modules place the video at fs / hop STFT frames/s (not the
     16 kHz / hop 128 default); a rate the config sets is kept."""
-    from avse.train.trainer import build_model
+    from avse.dsp.stft import SpectralFrontEnd
+    from avse.train.objectives import DSMObjective
+
+    def build_model(cfg, sde):
+        return DSMObjective({**cfg, "sde": "ouve"}, SpectralFrontEnd(**cfg["frontend_conf"]).hop).build_model()
 
     lip = {"dim": 16, "front_channels": 4, "front_kernel": [3, 3, 3], "channels": [8], "input_pool": 4,
            "tcn_layers": 1}
