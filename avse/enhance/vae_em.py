@@ -156,14 +156,17 @@ class VAEEnhancer(ABC):
 @ENHANCERS.register("vae_mcem")
 class VAEMCEM(VAEEnhancer):
     """Monte-Carlo EM with Metropolis-Hastings (Leglaive et al. 2018); module docstring.
-    ``burn_in``: MH steps before the first M-step; ``n_mh``: steps (= samples per chain)
-    per iteration; ``proposal_var``: random-walk proposal variance."""
+    ``burn_in``: MH steps before the first M-step; ``n_mh``: steps per iteration, of
+    which the last ``n_keep`` (default all) are the samples of each chain (the paper:
+    40 steps, the first 30 discarded); ``proposal_var``: random-walk proposal variance."""
 
-    def __init__(self, burn_in: int = 20, n_mh: int = 2, proposal_var: float = 0.01, **kw):
+    def __init__(self, burn_in: int = 20, n_mh: int = 2, n_keep: int | None = None,
+                 proposal_var: float = 0.01, **kw):
         super().__init__(**kw)
-        if int(burn_in) < 0 or int(n_mh) < 1 or not float(proposal_var) > 0:
-            raise InputError("VAEMCEM: need burn_in >= 0, n_mh >= 1 and proposal_var > 0")
-        self.burn_in, self.n_mh, self.proposal_var = int(burn_in), int(n_mh), float(proposal_var)
+        n_keep = int(n_mh) if n_keep is None else int(n_keep)
+        if int(burn_in) < 0 or int(n_mh) < 1 or not 1 <= n_keep <= int(n_mh) or not float(proposal_var) > 0:
+            raise InputError("VAEMCEM: need burn_in >= 0, 1 <= n_keep <= n_mh and proposal_var > 0")
+        self.burn_in, self.n_mh, self.n_keep, self.proposal_var = int(burn_in), int(n_mh), n_keep, float(proposal_var)
 
     def check_model(self, model) -> None:
         if model.layers > 0:
@@ -198,7 +201,7 @@ class VAEMCEM(VAEEnhancer):
 
         chain(self.burn_in)
         for _ in range(self.n_iter):
-            samples = chain(self.n_mh)
+            samples = chain(self.n_mh)[-self.n_keep * self.n_chains:]
             W, H, g = m_step(P, samples, W, H, g)
             objective.append(float(neg_log_lik(P, g * samples + W @ H).mean(0).sum()))
         final = chain(self.n_final)

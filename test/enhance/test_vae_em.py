@@ -99,3 +99,15 @@ def test_silence_and_bad_input():
         ENHANCERS.build("vae_mcem", n_iter=2)(_model("rvae", layers=1), _noisy())
     with pytest.raises(InputError, match="n_iter >= 1"):
         ENHANCERS.build("vae_mcem", n_iter=0)
+    with pytest.raises(InputError, match="n_keep <= n_mh"):
+        ENHANCERS.build("vae_mcem", n_mh=4, n_keep=5)
+
+
+def test_mcem_keeps_the_last_samples_of_each_e_step():
+    m = _model()
+    enh = ENHANCERS.build("vae_mcem", n_iter=3, rank=2, n_chains=2, burn_in=1, n_mh=4, n_keep=1, n_final=1)
+    one = enh(m, _noisy(), generator=torch.Generator().manual_seed(0))
+    all4 = ENHANCERS.build("vae_mcem", n_iter=3, rank=2, n_chains=2, burn_in=1, n_mh=4, n_final=1)
+    assert not torch.allclose(one, all4(m, _noisy(), generator=torch.Generator().manual_seed(0)))
+    # decoder calls: the encoder's start, the chains' first state, burn-in, 4 per iteration, final
+    assert enh.last_stats["nfe"] == 1 + 1 + 1 + 3 * 4 + 1

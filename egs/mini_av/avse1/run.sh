@@ -6,6 +6,7 @@
 #   ./run.sh --modality av                    # the lip-conditioned prior (AV-UDiffSE)
 #   ./run.sh --modality av --stage 4 --train_config conf/train_av_xattn.yaml  # fusion comparison
 #   ./run.sh --task restore                   # dereverberation, separation, joint (issue C)
+#   ./run.sh --prior vae                      # the VAE-NMF baselines (--modality av: AV-CVAE)
 set -euo pipefail
 
 # --modality ao|av (this script's own option; the rest goes to avse.sh)
@@ -16,6 +17,13 @@ set -euo pipefail
 #       conf/lip_encoder.yaml) with AV-UDiffSE, AV-UDiffSE+ and robustness rows where the
 #       test lips are degraded (50 % of the frames missing, mouth occluded, video 3 frames late)
 #       and a control row with another utterance's lips (shuffle)
+# --prior diffusion|vae|rvae (this script's own option)
+#   diffusion: the score-based priors above
+#   vae: VAE-NMF baselines (Leglaive et al. 2018): frame-wise VAE prior (conf/train_vae.yaml;
+#       with --modality av the AV-CVAE of Sadeghi et al. 2020, conf/train_av_vae.yaml, and
+#       --train_config conf/train_av_vae_xattn.yaml for attention fusion gated by the lip
+#       reliability), enhanced by Monte-Carlo EM and by variational EM with NMF noise
+#   rvae: the TCN RVAE (conf/train_rvae.yaml), variational EM
 # --task denoise|restore (this script's own option)
 #   denoise: test_noisy enhanced by the --modality's methods (the default run)
 #   restore: with the same prior, informed (dps_informed) and blind (buddy) dereverberation
@@ -23,12 +31,13 @@ set -euo pipefail
 #       room + two talkers) and its cascade (separate, then buddy on each source)
 modality=ao
 task=denoise
+prior=diffusion
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --modality|--task) [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
+        --modality|--task|--prior) [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
             declare "${1#--}=$2"; shift 2 ;;
-        --modality=*|--task=*) v=${1#--}; declare "${v%%=*}=${v#*=}"; shift ;;
+        --modality=*|--task=*|--prior=*) v=${1#--}; declare "${v%%=*}=${v#*=}"; shift ;;
         *) args+=("$1"); shift ;;
     esac
 done
@@ -54,6 +63,21 @@ case "${modality}" in
         extra=(--lip_pretrain_config conf/lip_encoder.yaml)
         ;;
     *) echo "--modality must be ao or av, got '${modality}'" >&2; exit 2 ;;
+esac
+case "${prior}" in
+    diffusion) ;;
+    vae|rvae)
+        [ "${task}" = denoise ] || { echo "--prior ${prior} has no --task ${task} (denoising only)" >&2; exit 2; }
+        inference_config="conf/enhance_vae_mcem.yaml conf/enhance_vae_vem.yaml"
+        case "${prior}-${modality}" in
+            vae-ao) train_config=conf/train_vae.yaml ;;
+            vae-av) train_config=conf/train_av_vae.yaml
+                inference_config+=" conf/enhance_av_vae_mcem_shuffle.yaml" ;;
+            rvae-ao) train_config=conf/train_rvae.yaml; inference_config=conf/enhance_vae_vem.yaml ;;
+            *) echo "--prior rvae is audio-only here (use --train_config for an AV one)" >&2; exit 2 ;;
+        esac
+        ;;
+    *) echo "--prior must be diffusion, vae or rvae, got '${prior}'" >&2; exit 2 ;;
 esac
 case "${task}" in
     denoise) ;;

@@ -3,6 +3,9 @@
 #   ./run.sh                                   # stages 1-7 (audio-only prior, conf/train_ao.yaml)
 #   ./run.sh --train_config conf/train_av.yaml # the audio-visual prior
 #   ./run.sh --stage 1 --stop_stage 3          # data, simulation, dump
+#   ./run.sh --stage 4 --train_config conf/train_vae.yaml \
+#       --inference_config "conf/enhance_vae_mcem.yaml conf/enhance_vae_vem.yaml"   # VAE-NMF baseline
+#   (conf/train_av_vae.yaml: AV-CVAE; conf/train_rvae.yaml: RVAE with enhance_vae_vem.yaml)
 # Test sets follow db.sh: test_ntcd with NTCD_TIMIT, test_demand with DEMAND, else
 # test_noisy (the toolkit's own noises). Lips: haar on the straightcam video, or none
 # when TCD_TIMIT_LIPS points at pre-cropped mouth videos.
