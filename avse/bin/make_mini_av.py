@@ -22,12 +22,12 @@ import numpy as np
 
 from avse.utils.cli import run_main
 from avse.corpus import mini_av
-from avse.data.uttjobs import check_config, collect_rows, run_job, select_keys, write_data_dir
+from avse.data.uttjobs import Stage, collect_rows, run_stage, write_data_dir
 from avse.errors import AvseError
 from avse.io.audio import rms, save_audio
 from avse.io.scp import write_table
 from avse.utils.config import add_job_args, save_config, to_dict
-from avse.utils.fileio import atomic_open, is_done, mark_done
+from avse.utils.fileio import atomic_open, mark_done
 from avse.utils.seeding import stable_hash, utt_rng
 
 log = logging.getLogger("avse.make_mini_av")
@@ -116,29 +116,22 @@ def merge(plan: mini_av.Plan, args) -> None:
 
 
 def run(args) -> None:
-    if is_done(args.corpus_dir) and not (args.list_keys or args.merge):
-        log.info("%s is complete; nothing to do", args.corpus_dir)
-        return
-    plan = mini_av.make_plan(args.size, args.seed, args.scale, args.noise_types)
-    items = plan.items()
-    if args.list_keys:
-        write_table(args.list_keys, {k: type(v).__name__ for k, v in items.items()})
-        return
+    def setup() -> Stage:
+        plan = mini_av.make_plan(args.size, args.seed, args.scale, args.noise_types)
+        items = plan.items()
+
+        def fn(key):
+            item = items[key]
+            if isinstance(item, mini_av.UttItem):
+                return make_utt(plan, item, args.corpus_dir)
+            return make_noise_item(plan, item, args.corpus_dir)
+
+        return Stage(keys={k: type(v).__name__ for k, v in items.items()}, work=lambda: fn,
+                     merge=lambda: merge(plan, args))
+
     cfg = {k: v for k, v in to_dict(args).items() if k in ("size", "scale", "seed", "noise_types")}
-    check_config(args.corpus_dir, cfg)
-    if args.merge:
-        merge(plan, args)
-        return
-
-    def fn(key):
-        item = items[key]
-        if isinstance(item, mini_av.UttItem):
-            return make_utt(plan, item, args.corpus_dir)
-        return make_noise_item(plan, item, args.corpus_dir)
-
-    keys = select_keys(items, args.key_file)
-    run_job(keys, fn, args.corpus_dir, job=args.job, on_error=args.on_error,
-            progress=args.progress, desc=f"mini_av job {args.job}")
+    # a corpus made by another recipe dir is done: --merge true writes its data dirs here
+    run_stage(args, args.corpus_dir, setup, cfg, desc=f"mini_av job {args.job}", merge_when_done=True)
 
 
 def main(argv=None) -> int:

@@ -28,7 +28,7 @@ import os
 import sys
 
 from avse.corpus import whamr
-from avse.data.uttjobs import check_config, collect_rows, run_job, select_keys, stage_config, write_data_dir
+from avse.data.uttjobs import Stage, collect_rows, run_stage, stage_config, write_data_dir
 from avse.errors import InputError, StageError
 from avse.io.audio import audio_info, load_audio, save_audio
 from avse.io.scp import c_sorted, write_table
@@ -36,7 +36,7 @@ from avse.simulate.room import simulate_rirs
 from avse.simulate.whamr import MIXTURES, version, whamr_sources
 from avse.utils.cli import run_main
 from avse.utils.config import add_job_args, none_or, save_config, yaml_value
-from avse.utils.fileio import is_done, mark_done
+from avse.utils.fileio import mark_done
 from avse.utils.seeding import utt_rng
 
 log = logging.getLogger("avse.make_whamr")
@@ -182,21 +182,11 @@ def merge(maker: Maker) -> None:
 
 
 def run(args) -> None:
-    if is_done(args.out_dir) and not args.list_keys:
-        log.info("%s is complete; nothing to do", args.out_dir)
-        return
-    maker = Maker(args)
-    if args.list_keys:
-        write_table(args.list_keys, {k: k.split("/")[0] for k in maker.keys})
-        log.info("%d mixtures listed in %s", len(maker.keys), args.list_keys)
-        return
-    check_config(args.out_dir, stage_config(args, ignore=NOT_CONFIG))
-    if args.merge:
-        merge(maker)
-        return
-    keys = select_keys(maker.keys, args.key_file)
-    run_job(keys, maker, args.out_dir, job=args.job, on_error=args.on_error, progress=args.progress,
-            desc=f"whamr job {args.job}")
+    def setup() -> Stage:
+        maker = Maker(args)
+        return Stage(keys={k: k.split("/")[0] for k in maker.keys}, work=lambda: maker, merge=lambda: merge(maker))
+
+    run_stage(args, args.out_dir, setup, stage_config(args, ignore=NOT_CONFIG), desc=f"whamr job {args.job}")
 
 
 def main(argv=None) -> int:
