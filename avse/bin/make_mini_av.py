@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from avse.utils.cli import run_main
-from avse.corpus import mini_av
+from avse.corpus.synthetic import mini_av
 from avse.data.uttjobs import Stage, collect_rows, run_stage, write_data_dir
 from avse.errors import AvseError
 from avse.io.audio import rms, save_audio
@@ -48,8 +48,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def make_utt(plan: mini_av.Plan, item: mini_av.UttItem, corpus_dir: str) -> dict:
-    from avse.corpus.espeak import synthesize
-    from avse.corpus.mouth import MouthAppearance, render_utterance
+    from avse.corpus.synthetic.espeak import synthesize
+    from avse.corpus.synthetic.mouth import MouthAppearance, render_utterance
     from avse.io.video import write_video
 
     spk = plan.speakers[item.speaker]
@@ -71,7 +71,7 @@ def make_utt(plan: mini_av.Plan, item: mini_av.UttItem, corpus_dir: str) -> dict
 
 
 def make_noise_item(plan: mini_av.Plan, item: mini_av.NoiseItem, corpus_dir: str) -> dict:
-    from avse.corpus.noise import make_noise
+    from avse.corpus.synthetic.noise import make_noise
 
     resources = {}
     if item.noise_type in mini_av.BABBLE_LIKE:
@@ -89,8 +89,8 @@ def make_noise_item(plan: mini_av.Plan, item: mini_av.NoiseItem, corpus_dir: str
 
 
 def merge(plan: mini_av.Plan, args) -> None:
-    from avse.corpus.noise import NOISE_DESCRIPTIONS
-    from avse.corpus.speakers import speaker_to_dict
+    from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS
+    from avse.corpus.synthetic.speakers import speaker_to_dict
 
     rows, skipped = collect_rows(args.corpus_dir)
     missing = set(plan.items()) - set(rows) - set(skipped)

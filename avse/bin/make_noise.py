@@ -1,4 +1,4 @@
-"""A noise data dir of the toolkit's procedural noises (``avse.corpus.noise``), for
+"""A noise data dir of the toolkit's procedural noises (``avse.corpus.synthetic.noise``), for
 recipes whose corpus has no noise of its own::
 
     python -m avse.bin.make_noise --out_dir data/noise_test --wav_dir C/noise \\
@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from avse.corpus.noise import NOISE_DESCRIPTIONS, NOISES, make_noise
+from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS, NOISES, make_noise
 from avse.data.datadir import DataDir
 from avse.data.uttjobs import Stage, merge_jobs, run_stage, stage_config
 from avse.errors import InputError

@@ -7,7 +7,7 @@ resumable and parallel over mixtures::
 
 Mixtures: every row of WHAM!'s ``metadata/mix_param_meta_<split>.csv`` (its noise file
 ``<split>/<mixture>.wav``, speaker-1 SNR and speech start); speech: the two WSJ0
-utterances named by the mixture (``avse.corpus.whamr``); rooms: the official ones
+utterances named by the mixture (``avse.corpus.real.whamr``); rooms: the official ones
 from ``--reverb_params_dir`` (``reverb_params_<split>.csv``) when given, else drawn
 from WHAMR!'s distributions with ``utt_rng(seed, "whamr", split, mixture)`` (so the
 output is the same for any ``--nj``); signals: ``avse.simulate.whamr``.
@@ -27,7 +27,7 @@ import logging
 import os
 import sys
 
-from avse.corpus import whamr
+from avse.corpus.real import whamr
 from avse.data.uttjobs import Stage, collect_rows, run_stage, stage_config, write_data_dir
 from avse.errors import InputError, StageError
 from avse.io.audio import audio_info, load_audio, save_audio
@@ -57,7 +57,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample_rates", type=yaml_value, default=["8k", "16k"], help="YAML list of 8k, 16k")
     p.add_argument("--lengths", type=yaml_value, default=["min", "max"], help="YAML list of min, max")
     p.add_argument("--room", type=yaml_value, default={},
-                   help="overrides of the sampled-room ranges (avse.corpus.whamr.WHAMR_ROOM), e.g. '{t60: [0.1, 0.5]}'")
+                   help="overrides of the sampled-room ranges (avse.corpus.real.whamr.WHAMR_ROOM), e.g. '{t60: [0.1, 0.5]}'")
     p.add_argument("--max_per_split", type=none_or(int), default=None,
                    help="only the first N mixtures (sorted) of each split; default: all")
     p.add_argument("--peak", type=float, default=0.9, help="largest absolute sample of any output")

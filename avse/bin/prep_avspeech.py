@@ -5,7 +5,7 @@ millions of clips::
         --clips_dir D --out_dir W --data_dir data --nj N --job JOB
     python -m avse.bin.prep_avspeech ... --nj N --merge true
 
-Job ``j`` streams the CSVs (``avse.corpus.avspeech``) and takes line ``i`` when ``i mod
+Job ``j`` streams the CSVs (``avse.corpus.real.avspeech``) and takes line ``i`` when ``i mod
 N = j - 1``: no key list, no per-clip process, memory independent of the corpus size.
 Per clip: the file ``D/<ytid>_<start>-<end>.mp4``; its audio track decoded by PyAV to
 mono ``--fs`` into ``W/wav/<000-999>/<clip>.wav``. Every line processed appends one JSON
@@ -31,7 +31,7 @@ from collections import Counter
 
 from tqdm import tqdm
 
-from avse.corpus import avspeech as avs
+from avse.corpus.real import avspeech as avs
 from avse.data.extsort import sort_file
 from avse.data.uttjobs import Stage, iter_records, run_stage, stage_config
 from avse.errors import InputError, StageError

@@ -5,7 +5,7 @@
     python -m avse.bin.prep_tcd_timit ... --merge true
     python -m avse.bin.prep_tcd_timit ... [--ntcd_dir N] [--demand_dir D] --tests true
 
-Per clip (``avse.corpus.tcd_timit`` for the layouts): the corpus wav when there is
+Per clip (``avse.corpus.real.tcd_timit`` for the layouts): the corpus wav when there is
 one, resampled to ``--fs`` into ``C/wav/`` when at another rate; else the mp4's audio
 track decoded by PyAV into ``C/wav/``. ``video.scp`` is the camera clip, or the
 pre-cropped mouth video under ``--lips_dir``.
@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 
-from avse.corpus import tcd_timit as tcd
+from avse.corpus.real import tcd_timit as tcd
 from avse.data.datadir import DataDir
 from avse.data.uttjobs import Stage, collect_rows, run_stage, write_data_dir
 from avse.errors import StageError

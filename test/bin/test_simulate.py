@@ -9,7 +9,7 @@ import yaml
 
 import avse.simulate.simulator as simulator_mod
 from avse.bin.simulate import get_parser, main, simulate
-from avse.corpus.noise import make_noise
+from avse.corpus.synthetic.noise import make_noise
 from avse.data.datadir import DataDir
 from avse.errors import InputError, StageError
 from avse.io.scp import read_list, read_table, split_keys

@@ -1,9 +1,9 @@
-"""avse.corpus.noise: procedural noise types."""
+"""avse.corpus.synthetic.noise: procedural noise types."""
 import numpy as np
 import pytest
 from scipy.signal import welch
 
-from avse.corpus.noise import NOISE_DESCRIPTIONS, NOISES, make_noise
+from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS, NOISES, make_noise
 from avse.errors import InputError
 from testutils import speechlike
 

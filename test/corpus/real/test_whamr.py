@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avse.corpus import whamr
+from avse.corpus.real import whamr
 from avse.errors import InputError
 from avse.simulate.room import simulate_rirs
 from avse.simulate.whamr import MIXTURES, SOURCES, version, whamr_sources
