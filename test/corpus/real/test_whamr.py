@@ -94,7 +94,7 @@ def test_whamr_sources_levels_snr_and_versions():
 
 
 def _maker(root, out, **kw):
-    from avse.bin.make_whamr import get_parser, Maker
+    from avse.bin.prep_whamr import get_parser, Maker
     from avse.utils.config import parse_args
 
     args = parse_args(get_parser(), ["--wsj0_dir", str(root / "wsj0_wav"), "--wham_dir", str(root / "wham_noise"),

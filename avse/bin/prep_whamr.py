@@ -1,9 +1,9 @@
 """Generate WHAMR!-style mixtures with the toolkit's simulation code (stage 1 of egs/whamr),
 resumable and parallel over mixtures::
 
-    python -m avse.bin.make_whamr --wsj0_dir W --wham_dir N --out_dir C --data_dir data --list_keys C/keys
-    $cmd JOB=1:N ... python -m avse.bin.make_whamr ... --key_file keys.JOB --job JOB
-    python -m avse.bin.make_whamr ... --merge true
+    python -m avse.bin.prep_whamr --wsj0_dir W --wham_dir N --out_dir C --data_dir data --list_keys C/keys
+    $cmd JOB=1:N ... python -m avse.bin.prep_whamr ... --key_file keys.JOB --job JOB
+    python -m avse.bin.prep_whamr ... --merge true
 
 Mixtures: every row of WHAM!'s ``metadata/mix_param_meta_<split>.csv`` (its noise file
 ``<split>/<mixture>.wav``, speaker-1 SNR and speech start); speech: the two WSJ0
@@ -39,7 +39,7 @@ from avse.utils.config import add_job_args, none_or, save_config, yaml_value
 from avse.utils.fileio import mark_done
 from avse.utils.seeding import utt_rng
 
-log = logging.getLogger("avse.make_whamr")
+log = logging.getLogger("avse.prep_whamr")
 #: options besides the job options that do not change the outputs
 NOT_CONFIG = ("list_keys", "on_error", "data_dir")
 RATES = {"8k": 8000, "16k": 16000}

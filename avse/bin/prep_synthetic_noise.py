@@ -1,7 +1,7 @@
 """A noise data dir of the toolkit's procedural noises (``avse.corpus.synthetic.noise``), for
 recipes whose corpus has no noise of its own::
 
-    python -m avse.bin.make_noise --out_dir data/noise_test --wav_dir C/noise \\
+    python -m avse.bin.prep_synthetic_noise --out_dir data/noise_test --wav_dir C/noise \\
         [--noise_types '[white, pink, traffic]'] [--per_type 2] [--seconds 20] [--seed 1]
 
 Writes ``--per_type`` recordings of ``--seconds`` s per type to ``wav_dir/<type>_<i>.wav``
@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS, NOISES, make_noise
+from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS, NOISES, generate_noise
 from avse.data.datadir import DataDir
 from avse.data.uttjobs import Stage, merge_jobs, run_stage, stage_config
 from avse.errors import InputError
@@ -28,7 +28,7 @@ from avse.utils.cli import run_main
 from avse.utils.config import none_or, str2bool, yaml_value
 from avse.utils.seeding import utt_rng
 
-log = logging.getLogger("avse.make_noise")
+log = logging.getLogger("avse.prep_synthetic_noise")
 BABBLE_LIKE = ("babble", "cafe")
 DEFAULT_TYPES = ["white", "pink", "fan", "traffic", "engine", "music", "wind", "rain"]
 
@@ -86,7 +86,7 @@ class NoiseMaker:
         a = self.args
         t = key.rsplit("_", 1)[0]
         resources = {"speech_pool": self.pool, "speech_fs": a.fs} if t in BABBLE_LIKE else {}
-        x = make_noise(t, a.seconds, a.fs, utt_rng(a.seed, "noise", key), **resources)
+        x = generate_noise(t, a.seconds, a.fs, utt_rng(a.seed, "noise", key), **resources)
         x = x * (a.rms / max(rms(x), 1e-8))
         peak = float(np.max(np.abs(x)))
         if peak > 0.99:

@@ -2,10 +2,10 @@
 
 Run as a resumable, parallel job set, like every stage::
 
-    python -m avse.bin.make_mini_av --corpus_dir C --data_dir data --list_keys C/keys
+    python -m avse.bin.prep_mini_av --corpus_dir C --data_dir data --list_keys C/keys
     utils/split_scp.pl C/keys C/log/keys.{1..N}
-    $cmd JOB=1:N C/log/gen.JOB.log python -m avse.bin.make_mini_av ... --key_file C/log/keys.JOB --job JOB
-    python -m avse.bin.make_mini_av ... --merge true
+    $cmd JOB=1:N C/log/gen.JOB.log python -m avse.bin.prep_mini_av ... --key_file C/log/keys.JOB --job JOB
+    python -m avse.bin.prep_mini_av ... --merge true
 
 Writes ``C/wav/*.wav`` (16 kHz speech), ``C/video/*.mp4`` (25 fps 88x88 mouth),
 ``C/noise/*.wav`` and the data dirs ``data/{train,valid,test}`` (wav.scp, video.scp,
@@ -30,7 +30,7 @@ from avse.utils.config import add_job_args, save_config, to_dict
 from avse.utils.fileio import atomic_open, mark_done
 from avse.utils.seeding import stable_hash, utt_rng
 
-log = logging.getLogger("avse.make_mini_av")
+log = logging.getLogger("avse.prep_mini_av")
 SPEECH_PEAK = 0.7
 NOISE_RMS = 0.1
 
@@ -47,7 +47,7 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_utt(plan: mini_av.Plan, item: mini_av.UttItem, corpus_dir: str) -> dict:
+def generate_utt(plan: mini_av.Plan, item: mini_av.UttItem, corpus_dir: str) -> dict:
     from avse.corpus.synthetic.espeak import synthesize
     from avse.corpus.synthetic.mouth import MouthAppearance, render_utterance
     from avse.io.video import write_video
@@ -70,14 +70,14 @@ def make_utt(plan: mini_av.Plan, item: mini_av.UttItem, corpus_dir: str) -> dict
             "text": item.text, "utt2dur": f"{len(audio) / mini_av.FS:.4f}", "utt2phones": ali}
 
 
-def make_noise_item(plan: mini_av.Plan, item: mini_av.NoiseItem, corpus_dir: str) -> dict:
-    from avse.corpus.synthetic.noise import make_noise
+def generate_noise_item(plan: mini_av.Plan, item: mini_av.NoiseItem, corpus_dir: str) -> dict:
+    from avse.corpus.synthetic.noise import generate_noise
 
     resources = {}
     if item.noise_type in mini_av.BABBLE_LIKE:
         resources["speech_pool"] = mini_av.babble_pool(plan, item)
     rng = utt_rng(plan.seed, "noise", item.key)
-    x = make_noise(item.noise_type, item.seconds, mini_av.FS, rng, **resources)
+    x = generate_noise(item.noise_type, item.seconds, mini_av.FS, rng, **resources)
     x = x * (NOISE_RMS / max(rms(x), 1e-8))
     peak = float(np.max(np.abs(x)))
     if peak > 0.99:  # rare impulsive noises: keep them unclipped
@@ -123,8 +123,8 @@ def run(args) -> None:
         def fn(key):
             item = items[key]
             if isinstance(item, mini_av.UttItem):
-                return make_utt(plan, item, args.corpus_dir)
-            return make_noise_item(plan, item, args.corpus_dir)
+                return generate_utt(plan, item, args.corpus_dir)
+            return generate_noise_item(plan, item, args.corpus_dir)
 
         return Stage(keys={k: type(v).__name__ for k, v in items.items()}, work=lambda: fn,
                      merge=lambda: merge(plan, args))
