@@ -180,7 +180,7 @@ def make_avspeech(root: str) -> dict:
     centre, AAC audio) for every row except
     ``MISSINGclip`` (no file) and ``BROKENvideo`` (not a video); returns
     ``{"train": [names], "test": [names], "missing": [names], "broken": [names]}``."""
-    from avse.corpus.avspeech import clip_name
+    from avse.corpus.real.avspeech import clip_name
 
     out = {"train": [], "test": [], "missing": [], "broken": []}
     for split, rows in (("train", AVS_TRAIN), ("test", AVS_TEST)):

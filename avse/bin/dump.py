@@ -28,7 +28,7 @@ import sys
 from avse.utils.cli import run_main
 from avse.corpus.types import n_video_frames
 from avse.data.datadir import AUDIO_TABLE, DataDir
-from avse.data.uttjobs import check_config, merge_jobs, read_rows, run_job, select_keys, stage_config
+from avse.data.uttjobs import Stage, merge_jobs, read_rows, run_stage, stage_config
 from avse.errors import SkipUtterance, StageError
 from avse.io.audio import audio_info, load_audio, save_audio
 from avse.io.scp import read_table, write_table
@@ -36,7 +36,6 @@ from avse.lips import LIP_BACKENDS, LIP_FPS
 from avse.lips.backends import fit_to_audio
 from avse.lips.extract import FACE_TABLE, extract_lips, lip_name, parse_face_xy, save_lips
 from avse.utils.config import add_job_args, save_config, yaml_value
-from avse.utils.fileio import is_done
 
 log = logging.getLogger("avse.dump")
 
@@ -120,19 +119,13 @@ class Dumper:
 
 
 def run(args) -> None:
-    if is_done(args.out_dir):
-        log.info("%s is complete; nothing to do", args.out_dir)
-        return
-    if not os.path.isdir(args.data_dir):
-        raise StageError(f"{args.data_dir}: not found; run the data preparation stages first")
-    check_config(args.out_dir, stage_config(args))
-    dumper = Dumper(args)
-    if args.merge:
-        finish(args, dumper)
-        return
-    keys = select_keys(dumper.src.keys, args.key_file)
-    run_job(keys, dumper, args.out_dir, job=args.job, on_error=args.on_error,
-            progress=args.progress, desc=f"dump {os.path.basename(args.data_dir)}")
+    def setup() -> Stage:
+        if not os.path.isdir(args.data_dir):
+            raise StageError(f"{args.data_dir}: not found; run the data preparation stages first")
+        dumper = Dumper(args)
+        return Stage(keys=dumper.src.keys, work=lambda: dumper, merge=lambda: finish(args, dumper))
+
+    run_stage(args, args.out_dir, setup, stage_config(args), desc=f"dump {os.path.basename(args.data_dir)}")
 
 
 def main(argv=None) -> int:

@@ -57,13 +57,13 @@ import numpy as np
 import torch
 
 from avse.utils.cli import run_main
-from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys, stage_config
+from avse.data.uttjobs import Stage, collect_rows, merge_jobs, run_stage, stage_config
 from avse.errors import InputError, StageError
 from avse.io.audio import load_audio, save_audio
 from avse.io.scp import read_table
 from avse.utils.config import add_job_args, none_or, save_config, str2bool, yaml_value
 from avse.utils.device import resolve_device
-from avse.utils.fileio import is_done, write_json
+from avse.utils.fileio import write_json
 from avse.utils.seeding import stable_hash
 
 log = logging.getLogger("avse.enhance")
@@ -273,18 +273,13 @@ def finish(args, has_spk: bool) -> None:
 def run(args) -> None:
     if not isinstance(args.method_conf or {}, dict):
         raise InputError(f"--method_conf must be a mapping, got {args.method_conf!r}")
-    if is_done(args.out_dir):
-        log.info("%s is complete; nothing to do", args.out_dir)
-        return
-    wavs, u2s = input_tables(args)
-    check_config(args.out_dir, stage_config(args, ignore=("device",)))
-    if args.merge:
-        finish(args, u2s is not None)
-        return
-    keys = select_keys(list(wavs), args.key_file)
-    fn = Enhance(args, wavs, u2s)
-    run_job(keys, fn, args.out_dir, job=args.job, on_error=args.on_error, progress=args.progress,
-            desc=f"{args.method} job {args.job}")
+
+    def setup() -> Stage:
+        wavs, u2s = input_tables(args)
+        return Stage(keys=list(wavs), work=lambda: Enhance(args, wavs, u2s),
+                     merge=lambda: finish(args, u2s is not None))
+
+    run_stage(args, args.out_dir, setup, stage_config(args, ignore=("device",)), desc=f"{args.method} job {args.job}")
 
 
 def main(argv=None) -> int:

@@ -29,14 +29,13 @@ import time
 
 import numpy as np
 
-from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys, stage_config
+from avse.data.uttjobs import Stage, collect_rows, merge_jobs, run_stage, stage_config
 from avse.errors import StageError
 from avse.io.scp import read_table
 from avse.lips import LIP_BACKENDS
 from avse.lips.extract import FACE_TABLE, extract_lips, lip_name, parse_face_xy, save_lips
 from avse.utils.cli import run_main
 from avse.utils.config import add_job_args, save_config, yaml_value
-from avse.utils.fileio import is_done
 
 log = logging.getLogger("avse.extract_lips")
 
@@ -82,19 +81,14 @@ class Extractor:
 
 
 def run(args) -> None:
-    if is_done(args.out_dir):
-        log.info("%s is complete; nothing to do", args.out_dir)
-        return
-    if not os.path.isdir(args.data_dir):
-        raise StageError(f"{args.data_dir}: not found; run the data preparation stages first")
-    check_config(args.out_dir, stage_config(args, ignore=("montage",)))
-    ex = Extractor(args)
-    if args.merge:
-        finish(args)
-        return
-    keys = select_keys(ex.videos, args.key_file)
-    run_job(keys, ex, args.out_dir, job=args.job, on_error=args.on_error, progress=args.progress,
-            desc=f"lips {os.path.basename(os.path.normpath(args.data_dir))}")
+    def setup() -> Stage:
+        if not os.path.isdir(args.data_dir):
+            raise StageError(f"{args.data_dir}: not found; run the data preparation stages first")
+        ex = Extractor(args)
+        return Stage(keys=ex.videos, work=lambda: ex, merge=lambda: finish(args))
+
+    run_stage(args, args.out_dir, setup, stage_config(args, ignore=("montage",)),
+              desc=f"lips {os.path.basename(os.path.normpath(args.data_dir))}")
 
 
 def finish(args) -> None:

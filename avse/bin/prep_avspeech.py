@@ -5,7 +5,7 @@ millions of clips::
         --clips_dir D --out_dir W --data_dir data --nj N --job JOB
     python -m avse.bin.prep_avspeech ... --nj N --merge true
 
-Job ``j`` streams the CSVs (``avse.corpus.avspeech``) and takes line ``i`` when ``i mod
+Job ``j`` streams the CSVs (``avse.corpus.real.avspeech``) and takes line ``i`` when ``i mod
 N = j - 1``: no key list, no per-clip process, memory independent of the corpus size.
 Per clip: the file ``D/<ytid>_<start>-<end>.mp4``; its audio track decoded by PyAV to
 mono ``--fs`` into ``W/wav/<000-999>/<clip>.wav``. Every line processed appends one JSON
@@ -31,15 +31,15 @@ from collections import Counter
 
 from tqdm import tqdm
 
-from avse.corpus import avspeech as avs
+from avse.corpus.real import avspeech as avs
 from avse.data.extsort import sort_file
-from avse.data.uttjobs import check_config, iter_records, stage_config
+from avse.data.uttjobs import Stage, iter_records, run_stage, stage_config
 from avse.errors import InputError, StageError
 from avse.io.audio import save_audio
 from avse.io.av_audio import read_audio_track
 from avse.utils.cli import run_main
 from avse.utils.config import none_or, save_config, str2bool
-from avse.utils.fileio import is_done, mark_done, write_json
+from avse.utils.fileio import mark_done, write_json
 from avse.utils.seeding import stable_hash
 
 log = logging.getLogger("avse.prep_avspeech")
@@ -227,17 +227,14 @@ def merge(args) -> None:
 def run(args) -> None:
     if args.nj < 1:
         raise InputError(f"--nj must be >= 1, got {args.nj}")
-    if is_done(args.out_dir):
-        log.info("%s is complete; nothing to do", args.out_dir)
-        return
-    if not os.path.isdir(args.clips_dir):
-        raise InputError(f"AVSPEECH_CLIPS={args.clips_dir}: not a folder; expected {avs.CLIPS_LAYOUT}")
-    _sets(args)
-    check_config(args.out_dir, stage_config(args, ignore=("chunk_lines", "data_dir", "test_subset")))
-    if args.merge:
-        merge(args)
-    else:
-        run_shard(args)
+
+    def setup() -> Stage:
+        if not os.path.isdir(args.clips_dir):
+            raise InputError(f"AVSPEECH_CLIPS={args.clips_dir}: not a folder; expected {avs.CLIPS_LAYOUT}")
+        _sets(args)
+        return Stage(job=lambda: run_shard(args), merge=lambda: merge(args))
+
+    run_stage(args, args.out_dir, setup, stage_config(args, ignore=("chunk_lines", "data_dir", "test_subset")))
 
 
 def main(argv=None) -> int:

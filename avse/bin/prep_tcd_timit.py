@@ -5,7 +5,7 @@
     python -m avse.bin.prep_tcd_timit ... --merge true
     python -m avse.bin.prep_tcd_timit ... [--ntcd_dir N] [--demand_dir D] --tests true
 
-Per clip (``avse.corpus.tcd_timit`` for the layouts): the corpus wav when there is
+Per clip (``avse.corpus.real.tcd_timit`` for the layouts): the corpus wav when there is
 one, resampled to ``--fs`` into ``C/wav/`` when at another rate; else the mp4's audio
 track decoded by PyAV into ``C/wav/``. ``video.scp`` is the camera clip, or the
 pre-cropped mouth video under ``--lips_dir``.
@@ -23,16 +23,16 @@ import logging
 import os
 import sys
 
-from avse.corpus import tcd_timit as tcd
+from avse.corpus.real import tcd_timit as tcd
 from avse.data.datadir import DataDir
-from avse.data.uttjobs import check_config, collect_rows, run_job, select_keys, write_data_dir
+from avse.data.uttjobs import Stage, collect_rows, run_stage, write_data_dir
 from avse.errors import StageError
 from avse.io.audio import audio_info, load_audio, save_audio
 from avse.io.av_audio import read_audio_track
 from avse.io.scp import c_sorted, write_table
 from avse.utils.cli import run_main
 from avse.utils.config import add_job_args, none_or, save_config, str2bool, to_dict, yaml_value
-from avse.utils.fileio import is_done, mark_done
+from avse.utils.fileio import mark_done
 
 log = logging.getLogger("avse.prep_tcd_timit")
 CLIP_OPTIONS = ("tcd_dir", "camera", "lips_dir", "fs")  # what the per-clip outputs depend on
@@ -151,21 +151,18 @@ def run(args) -> None:
     if args.tests:
         write_tests(args)
         return
-    if is_done(args.corpus_dir) and not args.list_keys:
-        log.info("%s is complete; nothing to do", args.corpus_dir)
-        return
-    clips = {c.key: c for c in tcd.scan_clips(args.tcd_dir, args.camera, args.lips_dir)}
-    if args.list_keys:
-        write_table(args.list_keys, {k: c.split for k, c in clips.items()})
-        log.info("%d clips listed in %s", len(clips), args.list_keys)
-        return
-    check_config(args.corpus_dir, {k: v for k, v in to_dict(args).items() if k in CLIP_OPTIONS})
-    if args.merge:
-        merge_clips(args, clips)
-        return
-    keys = select_keys(clips, args.key_file)
-    run_job(keys, lambda k: prepare_clip(clips[k], args.corpus_dir, args.fs), args.corpus_dir,
-            job=args.job, on_error=args.on_error, progress=args.progress, desc=f"tcd_timit job {args.job}")
+
+    def setup() -> Stage:
+        clips = {c.key: c for c in tcd.scan_clips(args.tcd_dir, args.camera, args.lips_dir)}
+
+        def clip_rows(key: str) -> dict:
+            return prepare_clip(clips[key], args.corpus_dir, args.fs)
+
+        return Stage(keys={k: c.split for k, c in clips.items()}, work=lambda: clip_rows,
+                     merge=lambda: merge_clips(args, clips))
+
+    config = {k: v for k, v in to_dict(args).items() if k in CLIP_OPTIONS}
+    run_stage(args, args.corpus_dir, setup, config, desc=f"tcd_timit job {args.job}")
 
 
 def main(argv=None) -> int:

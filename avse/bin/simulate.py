@@ -42,15 +42,13 @@ import logging
 import os
 import shutil
 import sys
-from typing import List
 
-from avse.data.uttjobs import check_config, collect_rows, merge_jobs, run_job, select_keys, stage_config
+from avse.data.uttjobs import Stage, collect_rows, merge_jobs, run_stage, stage_config
 from avse.errors import InputError, StageError
 from avse.io.scp import c_sorted
 from avse.simulate.simulator import Simulator
 from avse.utils.cli import run_main
 from avse.utils.config import add_job_args, none_or, save_config, yaml_value
-from avse.utils.fileio import atomic_open, is_done
 
 log = logging.getLogger("avse.simulate")
 #: options besides the job options that do not change the outputs
@@ -90,31 +88,17 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------- main
-def write_keys(path: str, keys: List[str]) -> None:
-    with atomic_open(path) as f:
-        f.writelines(k + "\n" for k in c_sorted(keys))
-
-
 def simulate(args) -> None:
     """Run the stage for parsed ``args`` (raises :class:`AvseError`)."""
-    if args.list_keys:
-        sim = Simulator(args)
-        write_keys(args.list_keys, sim.keys)
-        log.info("%d output keys written to %s", len(sim.keys), args.list_keys)
-        return
-    if not args.out_dir:
+    if not args.list_keys and not args.out_dir:
         raise InputError("--out_dir is required")
-    if is_done(args.out_dir):
-        log.info("%s is complete; nothing to do", args.out_dir)
-        return
-    sim = Simulator(args)
-    check_config(args.out_dir, stage_config(args, ignore=NOT_CONFIG))
-    if args.merge:
-        finish(args, sim)
-        return
-    keys = select_keys(sim.keys, args.key_file)
-    run_job(keys, sim, args.out_dir, job=args.job, on_error=args.on_error, progress=args.progress,
-            desc=f"simulate {os.path.basename(os.path.normpath(args.out_dir))}")
+
+    def setup() -> Stage:
+        sim = Simulator(args)
+        return Stage(keys=sim.keys, work=lambda: sim, merge=lambda: finish(args, sim))
+
+    run_stage(args, args.out_dir, setup, stage_config(args, ignore=NOT_CONFIG),
+              desc=f"simulate {os.path.basename(os.path.normpath(args.out_dir or ''))}")
 
 
 def finish(args, sim: Simulator) -> None:

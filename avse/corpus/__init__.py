@@ -1,1 +1,3 @@
-"""The synthetic audio-visual corpus (mini_av): speech, mouth video and noise."""
+"""Corpora: the synthetic audio-visual generator (:mod:`avse.corpus.synthetic`, mini_av)
+and the adapters of real corpora (:mod:`avse.corpus.real`); :mod:`avse.corpus.types`
+holds what both sides and the stages share (phoneme events, the video-frame rule)."""

@@ -1,4 +1,4 @@
-"""Types shared by the speech synthesiser and the mouth renderer."""
+"""Types shared by the synthetic corpus (speech synthesiser, mouth renderer) and the stages (the video-frame rule)."""
 import math
 from dataclasses import dataclass
 

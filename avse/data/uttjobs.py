@@ -13,18 +13,24 @@ An utterance for which ``fn`` raises :class:`SkipUtterance` is always left out a
 listed in ``DIR/.jobs/skipped.JOB``. Utterances that fail with an :class:`InputError` either stop the job (``on_error:
 fail``, the default: the message names the utterance) or are listed with the reason
 in ``DIR/.jobs/skipped.JOB`` and left out (``on_error: skip``).
+
+Every such command follows one skeleton, :func:`run_stage`: a done directory returns
+at once; the inputs are read; the configuration is checked against the one the
+directory was made with; then either this job runs or (``--merge true``) the jobs are
+merged. A command gives it the pieces as a :class:`Stage`.
 """
 import glob
 import json
 import logging
 import os
-from typing import Callable, Dict, Iterable, Iterator, List
+from dataclasses import dataclass
+from typing import Callable, Collection, Dict, Iterable, Iterator, List, Mapping
 
 from tqdm import tqdm
 
 from avse.errors import InputError, SkipUtterance, StageError
 from avse.io.scp import c_sorted, read_table, write_table
-from avse.utils.fileio import is_done, mark_done, write_json
+from avse.utils.fileio import atomic_open, is_done, mark_done, write_json
 
 log = logging.getLogger(__name__)
 
@@ -214,3 +220,76 @@ def check_config(out_dir: str, config: dict) -> None:
         return
     os.makedirs(_jobs_dir(out_dir), exist_ok=True)
     write_json(path, norm)
+
+
+@dataclass
+class Stage:
+    """What a command gives :func:`run_stage`: built by its ``setup()`` after the done
+    check, from the inputs it reads.
+
+    Attributes:
+        merge: merge the jobs' results and mark the directory done (``--merge true``).
+        keys: every key of the stage, in order; the values of a mapping are written
+            next to the keys by ``--list_keys`` (e.g. the split of each key).
+        work: build the per-utterance function ``key -> rows`` of :func:`run_job`;
+            called on the job path only (a merge loads no model).
+        job: instead of ``keys`` and ``work``, a job that runs itself (e.g. a shard of
+            a CSV streamed by line number).
+    """
+
+    merge: Callable[[], None]
+    keys: Collection[str] = ()
+    work: Callable[[], Callable[[str], Rows]] | None = None
+    job: Callable[[], None] | None = None
+
+
+def write_keys(path: str, keys: Collection[str]) -> None:
+    """Write ``keys`` sorted in byte order, one a line; a mapping as ``<key> <value>`` lines."""
+    if isinstance(keys, Mapping):
+        write_table(path, keys)
+        return
+    with atomic_open(path) as f:
+        f.writelines(k + "\n" for k in c_sorted(keys))
+
+
+def run_stage(args, out_dir: str, setup: Callable[[], Stage], config: dict, desc: str = "",
+              merge_when_done: bool = False) -> None:
+    """Run one call of a per-utterance command over ``out_dir`` (the directory that
+    holds its jobs' records and done marker).
+
+    In order: ``--list_keys F``: ``setup()``, write its keys to ``F`` (:func:`write_keys`)
+    and return. A done ``out_dir``: log and return (with ``merge_when_done`` a
+    ``--merge true`` still merges: the merge writes outside ``out_dir``). ``setup()``
+    reads the inputs (their errors come before anything is recorded);
+    :func:`check_config` refuses a directory made with another ``config``. Then
+    ``--merge true``: ``stage.merge()``; else this job: ``stage.job()``, or
+    :func:`run_job` of ``stage.work()`` over ``select_keys(stage.keys, --key_file)``
+    with ``--job``, ``--on_error``, ``--progress`` and ``desc``.
+
+    ``args`` holds the options of :func:`avse.utils.config.add_job_args`; one a command
+    does not have takes its default (no ``--list_keys``; every key; job 1; ``on_error:
+    fail``), and a command without ``--merge`` merges right after its one job.
+    """
+    list_keys = getattr(args, "list_keys", None)
+    if list_keys:
+        keys = setup().keys
+        write_keys(list_keys, keys)
+        log.info("%d keys listed in %s", len(keys), list_keys)
+        return
+    merge = getattr(args, "merge", None)
+    if is_done(out_dir) and not (merge and merge_when_done):
+        log.info("%s is complete; nothing to do", out_dir)
+        return
+    stage = setup()
+    check_config(out_dir, config)
+    if merge:
+        stage.merge()
+        return
+    if stage.job is not None:
+        stage.job()
+    else:
+        keys = select_keys(stage.keys, getattr(args, "key_file", None))
+        run_job(keys, stage.work(), out_dir, job=getattr(args, "job", 1), on_error=getattr(args, "on_error", "fail"),
+                progress=args.progress, desc=desc)
+    if merge is None:
+        stage.merge()

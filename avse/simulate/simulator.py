@@ -130,7 +130,7 @@ class Simulator:
             desc = read_table(nd.file("noise_desc"))
             self.noise_desc = {t: desc[t] for t in self.types if t in desc}
         else:
-            from avse.corpus.noise import NOISE_DESCRIPTIONS
+            from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS
 
             self.noise_desc = {t: NOISE_DESCRIPTIONS[t] for t in self.types if t in NOISE_DESCRIPTIONS}
         self._noise_cache: "collections.OrderedDict[str, np.ndarray]" = collections.OrderedDict()

@@ -12,7 +12,7 @@ its centre, ``(j + 0.5) / fps`` (gaps between phones are silence, class 0).
 Labels are base phones (stress and length marks and variant suffixes of espeak-ng
 mnemonics removed, :func:`base_phone`). The lips cannot tell apart phones of one
 viseme (``b p m``), so the accuracy is also reported on viseme classes: phones whose
-articulation targets (:data:`avse.corpus.visemes.VISEMES`) are equal share a class.
+articulation targets (:data:`avse.corpus.synthetic.visemes.VISEMES`) are equal share a class.
 
 Shapes: :class:`LipPhoneModel` ``(lips (B, T, H, W), mask (B, T)) -> logits (B, T,
 n_phones)``; :func:`phone_loss` ``(logits, labels (B, T) int64, -1 = ignore) -> (loss,
@@ -83,7 +83,7 @@ def phone_inventory(alignments: Dict[str, Sequence[Tuple[float, float, str]]]) -
 def viseme_classes(phones: Sequence[str]) -> np.ndarray:
     """``(n_phones,)`` int64 viseme class of each phone: equal articulation targets (first
     part of a diphthong) share a class; silence is class 0."""
-    from avse.corpus.visemes import phoneme_parts
+    from avse.corpus.synthetic.visemes import phoneme_parts
 
     keys, out = {}, []
     for p in phones:

@@ -9,7 +9,7 @@ import yaml
 
 import avse.simulate.simulator as simulator_mod
 from avse.bin.simulate import get_parser, main, simulate
-from avse.corpus.noise import make_noise
+from avse.corpus.synthetic.noise import generate_noise
 from avse.data.datadir import DataDir
 from avse.errors import InputError, StageError
 from avse.io.scp import read_list, read_table, split_keys
@@ -41,7 +41,7 @@ def dirs(tmp_path, make_wav):
     nd.mkdir()
     rows = []
     for t, sec in [("white", 2.0), ("pink", 0.4), ("music", 1.5)]:  # pink shorter than any utterance
-        x = 0.1 * make_noise(t, sec, FS, np.random.default_rng(len(t)))
+        x = 0.1 * generate_noise(t, sec, FS, np.random.default_rng(len(t)))
         rows.append((f"{t}_00", t, make_wav(f"noise_wav/{t}_00.wav", x)))
     (nd / "wav.scp").write_text("".join(f"{k} {p}\n" for k, _, p in rows))
     (nd / "utt2noise").write_text("".join(f"{k} {t}\n" for k, t, _ in rows))

@@ -1,12 +1,13 @@
+import argparse
 import json
 import os
 
 import pytest
 
-from avse.data.uttjobs import check_config, merge_jobs, read_rows, run_job, select_keys
+from avse.data.uttjobs import Stage, check_config, merge_jobs, read_rows, run_job, run_stage, select_keys
 from avse.errors import InputError, StageError
 from avse.io.scp import read_table
-from avse.utils.fileio import is_done
+from avse.utils.fileio import is_done, mark_done
 
 
 def _fn(calls):
@@ -71,3 +72,87 @@ def test_select_keys_and_config_guard(tmp_path):
     with pytest.raises(StageError, match=r"differs in \['snrs'\]"):
         check_config(out, {"snrs": [0]})
     assert json.load(open(os.path.join(out, ".jobs", "config.json"))) == {"snrs": [0, 5]}
+
+
+class _Cmd:
+    """A command for run_stage: records what the skeleton calls."""
+
+    def __init__(self, keys=("aaaa1", "bbbb2", "cccc3")):
+        self.keys, self.calls, self.setups, self.works, self.merges = keys, [], 0, 0, 0
+
+    def setup(self):
+        self.setups += 1
+
+        def work():
+            self.works += 1
+            return _fn(self.calls)
+        return Stage(keys=self.keys, work=work, merge=self.merge)
+
+    def merge(self):
+        self.merges += 1
+
+
+def _args(**kw):
+    base = {"key_file": None, "job": 1, "on_error": "fail", "progress": False, "merge": False}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_run_stage_done_dir_returns_at_once(tmp_path):
+    out = str(tmp_path / "out")
+    mark_done(out)
+    cmd = _Cmd()
+    run_stage(_args(), out, cmd.setup, {"a": 1})
+    run_stage(_args(merge=True), out, cmd.setup, {"a": 1})
+    assert (cmd.setups, cmd.calls, cmd.merges) == (0, [], 0)
+    assert not os.path.exists(os.path.join(out, ".jobs"))
+    run_stage(_args(merge=True), out, cmd.setup, {"a": 1}, merge_when_done=True)  # outputs elsewhere
+    assert (cmd.setups, cmd.merges) == (1, 1)
+
+
+def test_run_stage_jobs_resume_then_merge(tmp_path):
+    out = str(tmp_path / "out")
+    kf = tmp_path / "keys.1"
+    kf.write_text("bbbb2\n")
+    cmd = _Cmd()
+    run_stage(_args(key_file=str(kf)), out, cmd.setup, {"a": 1})
+    assert cmd.calls == ["bbbb2"] and cmd.merges == 0
+    run_stage(_args(), out, cmd.setup, {"a": 1})  # all keys: the done one is skipped
+    assert cmd.calls == ["bbbb2", "aaaa1", "cccc3"]
+    assert list(read_rows(os.path.join(out, ".jobs", "rows.1.jsonl"))) == ["bbbb2", "aaaa1", "cccc3"]
+    works = cmd.works
+    run_stage(_args(merge=True), out, cmd.setup, {"a": 1})
+    assert cmd.merges == 1 and cmd.works == works  # the merge builds no per-utterance function
+
+
+def test_run_stage_refuses_another_config_after_reading_inputs(tmp_path):
+    out = str(tmp_path / "out")
+    cmd = _Cmd()
+    run_stage(_args(), out, cmd.setup, {"snrs": [0, 5]})
+    with pytest.raises(StageError, match=r"differs in \['snrs'\]"):
+        run_stage(_args(), out, cmd.setup, {"snrs": [0]})
+    assert cmd.setups == 2 and len(cmd.calls) == 3
+
+    def bad_input():
+        raise InputError("no such corpus")
+    fresh = str(tmp_path / "fresh")
+    with pytest.raises(InputError):
+        run_stage(_args(), fresh, bad_input, {"snrs": [0]})
+    assert not os.path.exists(os.path.join(fresh, ".jobs", "config.json"))  # nothing recorded
+
+
+def test_run_stage_list_keys_and_special_commands(tmp_path):
+    listed = tmp_path / "keys.all"
+    cmd = _Cmd(keys={"tr/b": "tr", "tr/a": "tr"})
+    run_stage(_args(list_keys=str(listed)), str(tmp_path / "o"), cmd.setup, {})
+    assert listed.read_text() == "tr/a tr\ntr/b tr\n" and cmd.calls == []
+    run_stage(_args(list_keys=str(listed)), None, _Cmd(keys=["z", "y"]).setup, {})  # no output dir needed
+    assert listed.read_text() == "y\nz\n"
+    # a command without --merge merges right after its one job
+    cmd = _Cmd()
+    out = str(tmp_path / "one")
+    run_stage(argparse.Namespace(progress=False), out, cmd.setup, {})
+    assert len(cmd.calls) == 3 and cmd.merges == 1
+    # a job that runs itself (no keys)
+    shards = []
+    run_stage(_args(job=2), str(tmp_path / "s"), lambda: Stage(merge=cmd.merge, job=lambda: shards.append(2)), {})
+    assert shards == [2]

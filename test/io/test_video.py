@@ -4,7 +4,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from avse.corpus.mouth import MouthAppearance, render_utterance
+from avse.corpus.synthetic.mouth import MouthAppearance, render_utterance
 from avse.corpus.types import PhonemeEvent, n_video_frames
 from avse.errors import InputError
 from avse.io import video

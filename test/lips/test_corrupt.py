@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from avse.corpus.mouth import MouthAppearance, render_mouth
-from avse.corpus.visemes import N_PARAMS
+from avse.corpus.synthetic.mouth import MouthAppearance, render_mouth
+from avse.corpus.synthetic.visemes import N_PARAMS
 from avse.errors import InputError
 from avse.lips.corrupt import (CORRUPTIONS, blur, check_degradation, dark, degrade, missing, occlude, off_centre,
                                random_corruption, segments, time_shift)

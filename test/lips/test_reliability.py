@@ -9,7 +9,7 @@ import torch
 
 from avse.bin.lip_rel import main as rel_main
 from avse.bin.train_lip_rel import main as train_main
-from avse.corpus.mouth import MouthAppearance, render_utterance
+from avse.corpus.synthetic.mouth import MouthAppearance, render_utterance
 from avse.corpus.types import PhonemeEvent
 from avse.errors import InputError
 from avse.io.scp import read_table

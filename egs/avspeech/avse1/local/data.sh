@@ -46,7 +46,7 @@ noise_opts=(--noise_types "[traffic, engine, fan, music, wind, rain, white, pink
 if [ -f data/avspeech_valid/wav.scp ]; then  # babble and cafe of held-out (validation) talkers
     noise_opts=(--noise_types "[babble, cafe, traffic, engine, fan, music, wind, white]" --speech_dir data/avspeech_valid)
 fi
-python -m avse.bin.make_noise --out_dir data/noise_test --wav_dir "${work}/noise" "${noise_opts[@]}" \
+python -m avse.bin.prep_synthetic_noise --out_dir data/noise_test --wav_dir "${work}/noise" "${noise_opts[@]}" \
     --seconds "${noise_seconds}" --seed "$((seed + 1))" --progress false
 for d in data/avspeech_train data/avspeech_valid data/avspeech_test data/avspeech_test_sub data/noise_test; do
     [ -f "${d}/wav.scp" ] && utils/validate_data_dir.sh "${d}"

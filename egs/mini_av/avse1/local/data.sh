@@ -23,11 +23,11 @@ fi
 corpus=${MINI_AV}/${size}_x${scale}_seed${seed}
 mkdir -p "${corpus}"
 opts=(--corpus_dir "${corpus}" --data_dir data --size "${size}" --scale "${scale}" --seed "${seed}")
-python -m avse.bin.make_mini_av "${opts[@]}" --list_keys "${corpus}/keys.all"
-run_jobs make_mini_av "${nj}" "${corpus}/keys.all" "${corpus}" "${train_cmd}" -- \
-    python -m avse.bin.make_mini_av "${opts[@]}"
+python -m avse.bin.prep_mini_av "${opts[@]}" --list_keys "${corpus}/keys.all"
+run_jobs prep_mini_av "${nj}" "${corpus}/keys.all" "${corpus}" "${train_cmd}" -- \
+    python -m avse.bin.prep_mini_av "${opts[@]}"
 if [ ! -f data/train/wav.scp ]; then  # a corpus made by another recipe dir (same MINI_AV): its data dirs here
-    python -m avse.bin.make_mini_av "${opts[@]}" --merge true
+    python -m avse.bin.prep_mini_av "${opts[@]}" --merge true
 fi
 for d in train valid test noise_train noise_test; do
     utils/validate_data_dir.sh "data/${d}"

@@ -54,7 +54,7 @@ dirs="train valid test test_sub"
 [ -n "${DEMAND}" ] && dirs+=" noise_demand"
 if [ -z "${NTCD_TIMIT}" ] && [ -z "${DEMAND}" ]; then
     # babble and cafe from training speakers, who are held apart from the test speakers
-    python -m avse.bin.make_noise --out_dir data/noise_test --wav_dir "${work}/noise" \
+    python -m avse.bin.prep_synthetic_noise --out_dir data/noise_test --wav_dir "${work}/noise" \
         --noise_types "[babble, cafe, traffic, engine, fan, music, wind, white]" \
         --speech_dir data/train --seconds "${noise_seconds}" --seed "$((seed + 1))" --progress false
     dirs+=" noise_test"

@@ -40,10 +40,10 @@ opts=(--wsj0_dir "${WSJ0}" --wham_dir "${WHAM_NOISE}" --out_dir "${WHAMR_OUT}" -
 [ -n "${WHAMR_PARAMS}" ] && opts+=(--reverb_params_dir "${WHAMR_PARAMS}")
 [ -n "${max_per_split}" ] && opts+=(--max_per_split "${max_per_split}")
 [ -n "${room}" ] && opts+=(--room "${room}")
-python -m avse.bin.make_whamr "${opts[@]}" --list_keys "${WHAMR_OUT}/keys.all"
-run_jobs make_whamr "${nj}" "${WHAMR_OUT}/keys.all" "${WHAMR_OUT}" "${train_cmd}" -- \
-    python -m avse.bin.make_whamr "${opts[@]}"
-# make_whamr validates every mixture dir as it writes it; the prior's sets here:
+python -m avse.bin.prep_whamr "${opts[@]}" --list_keys "${WHAMR_OUT}/keys.all"
+run_jobs prep_whamr "${nj}" "${WHAMR_OUT}/keys.all" "${WHAMR_OUT}" "${train_cmd}" -- \
+    python -m avse.bin.prep_whamr "${opts[@]}"
+# prep_whamr validates every mixture dir as it writes it; the prior's sets here:
 for d in si_tr_s si_dt_05; do
     utils/validate_data_dir.sh "data/${d}"
 done

@@ -1,13 +1,13 @@
 """Generate WHAMR!-style mixtures with the toolkit's simulation code (stage 1 of egs/whamr),
 resumable and parallel over mixtures::
 
-    python -m avse.bin.make_whamr --wsj0_dir W --wham_dir N --out_dir C --data_dir data --list_keys C/keys
-    $cmd JOB=1:N ... python -m avse.bin.make_whamr ... --key_file keys.JOB --job JOB
-    python -m avse.bin.make_whamr ... --merge true
+    python -m avse.bin.prep_whamr --wsj0_dir W --wham_dir N --out_dir C --data_dir data --list_keys C/keys
+    $cmd JOB=1:N ... python -m avse.bin.prep_whamr ... --key_file keys.JOB --job JOB
+    python -m avse.bin.prep_whamr ... --merge true
 
 Mixtures: every row of WHAM!'s ``metadata/mix_param_meta_<split>.csv`` (its noise file
 ``<split>/<mixture>.wav``, speaker-1 SNR and speech start); speech: the two WSJ0
-utterances named by the mixture (``avse.corpus.whamr``); rooms: the official ones
+utterances named by the mixture (``avse.corpus.real.whamr``); rooms: the official ones
 from ``--reverb_params_dir`` (``reverb_params_<split>.csv``) when given, else drawn
 from WHAMR!'s distributions with ``utt_rng(seed, "whamr", split, mixture)`` (so the
 output is the same for any ``--nj``); signals: ``avse.simulate.whamr``.
@@ -27,8 +27,8 @@ import logging
 import os
 import sys
 
-from avse.corpus import whamr
-from avse.data.uttjobs import check_config, collect_rows, run_job, select_keys, stage_config, write_data_dir
+from avse.corpus.real import whamr
+from avse.data.uttjobs import Stage, collect_rows, run_stage, stage_config, write_data_dir
 from avse.errors import InputError, StageError
 from avse.io.audio import audio_info, load_audio, save_audio
 from avse.io.scp import c_sorted, write_table
@@ -36,10 +36,10 @@ from avse.simulate.room import simulate_rirs
 from avse.simulate.whamr import MIXTURES, version, whamr_sources
 from avse.utils.cli import run_main
 from avse.utils.config import add_job_args, none_or, save_config, yaml_value
-from avse.utils.fileio import is_done, mark_done
+from avse.utils.fileio import mark_done
 from avse.utils.seeding import utt_rng
 
-log = logging.getLogger("avse.make_whamr")
+log = logging.getLogger("avse.prep_whamr")
 #: options besides the job options that do not change the outputs
 NOT_CONFIG = ("list_keys", "on_error", "data_dir")
 RATES = {"8k": 8000, "16k": 16000}
@@ -57,7 +57,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample_rates", type=yaml_value, default=["8k", "16k"], help="YAML list of 8k, 16k")
     p.add_argument("--lengths", type=yaml_value, default=["min", "max"], help="YAML list of min, max")
     p.add_argument("--room", type=yaml_value, default={},
-                   help="overrides of the sampled-room ranges (avse.corpus.whamr.WHAMR_ROOM), e.g. '{t60: [0.1, 0.5]}'")
+                   help="overrides of the sampled-room ranges (avse.corpus.real.whamr.WHAMR_ROOM), e.g. '{t60: [0.1, 0.5]}'")
     p.add_argument("--max_per_split", type=none_or(int), default=None,
                    help="only the first N mixtures (sorted) of each split; default: all")
     p.add_argument("--peak", type=float, default=0.9, help="largest absolute sample of any output")
@@ -182,21 +182,11 @@ def merge(maker: Maker) -> None:
 
 
 def run(args) -> None:
-    if is_done(args.out_dir) and not args.list_keys:
-        log.info("%s is complete; nothing to do", args.out_dir)
-        return
-    maker = Maker(args)
-    if args.list_keys:
-        write_table(args.list_keys, {k: k.split("/")[0] for k in maker.keys})
-        log.info("%d mixtures listed in %s", len(maker.keys), args.list_keys)
-        return
-    check_config(args.out_dir, stage_config(args, ignore=NOT_CONFIG))
-    if args.merge:
-        merge(maker)
-        return
-    keys = select_keys(maker.keys, args.key_file)
-    run_job(keys, maker, args.out_dir, job=args.job, on_error=args.on_error, progress=args.progress,
-            desc=f"whamr job {args.job}")
+    def setup() -> Stage:
+        maker = Maker(args)
+        return Stage(keys={k: k.split("/")[0] for k in maker.keys}, work=lambda: maker, merge=lambda: merge(maker))
+
+    run_stage(args, args.out_dir, setup, stage_config(args, ignore=NOT_CONFIG), desc=f"whamr job {args.job}")
 
 
 def main(argv=None) -> int:

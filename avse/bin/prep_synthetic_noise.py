@@ -1,7 +1,7 @@
-"""A noise data dir of the toolkit's procedural noises (``avse.corpus.noise``), for
+"""A noise data dir of the toolkit's procedural noises (``avse.corpus.synthetic.noise``), for
 recipes whose corpus has no noise of its own::
 
-    python -m avse.bin.make_noise --out_dir data/noise_test --wav_dir C/noise \\
+    python -m avse.bin.prep_synthetic_noise --out_dir data/noise_test --wav_dir C/noise \\
         [--noise_types '[white, pink, traffic]'] [--per_type 2] [--seconds 20] [--seed 1]
 
 Writes ``--per_type`` recordings of ``--seconds`` s per type to ``wav_dir/<type>_<i>.wav``
@@ -19,17 +19,16 @@ import sys
 
 import numpy as np
 
-from avse.corpus.noise import NOISE_DESCRIPTIONS, NOISES, make_noise
+from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS, NOISES, generate_noise
 from avse.data.datadir import DataDir
-from avse.data.uttjobs import check_config, merge_jobs, run_job, stage_config
+from avse.data.uttjobs import Stage, merge_jobs, run_stage, stage_config
 from avse.errors import InputError
 from avse.io.audio import load_audio, rms, save_audio
 from avse.utils.cli import run_main
 from avse.utils.config import none_or, str2bool, yaml_value
-from avse.utils.fileio import is_done
 from avse.utils.seeding import utt_rng
 
-log = logging.getLogger("avse.make_noise")
+log = logging.getLogger("avse.prep_synthetic_noise")
 BABBLE_LIKE = ("babble", "cafe")
 DEFAULT_TYPES = ["white", "pink", "fan", "traffic", "engine", "music", "wind", "rain"]
 
@@ -64,39 +63,50 @@ def _types(v) -> list:
     return sorted(set(v))
 
 
-def run(args) -> None:
-    if is_done(args.out_dir):
-        log.info("%s is complete; nothing to do", args.out_dir)
-        return
-    types = _types(args.noise_types)
-    if args.per_type < 1 or args.seconds <= 0:
-        raise InputError("--per_type must be >= 1 and --seconds > 0")
-    pool = None
-    if any(t in BABBLE_LIKE for t in types):
-        if not args.speech_dir:
-            raise InputError(f"noise types {[t for t in types if t in BABBLE_LIKE]} need --speech_dir "
-                             "(speech of talkers held apart from the test speakers)")
-        wav = DataDir(args.speech_dir).table("wav.scp")
-        pool = [load_audio(wav[k], args.fs, utt=k)[0] for k in list(wav)[:args.max_speech]]
-    check_config(args.out_dir, stage_config(args))
-    wav_dir = os.path.abspath(args.wav_dir)
-    keys = [f"{t}_{i + 1}" for t in types for i in range(args.per_type)]
+class NoiseMaker:
+    """Inputs and the per-recording work ``key -> rows`` (keys ``<type>_<i>``)."""
 
-    def one(key: str) -> dict:
+    def __init__(self, args):
+        self.args = args
+        self.types = _types(args.noise_types)
+        if args.per_type < 1 or args.seconds <= 0:
+            raise InputError("--per_type must be >= 1 and --seconds > 0")
+        self.pool = None
+        babble = [t for t in self.types if t in BABBLE_LIKE]
+        if babble:
+            if not args.speech_dir:
+                raise InputError(f"noise types {babble} need --speech_dir "
+                                 "(speech of talkers held apart from the test speakers)")
+            wav = DataDir(args.speech_dir).table("wav.scp")
+            self.pool = [load_audio(wav[k], args.fs, utt=k)[0] for k in list(wav)[:args.max_speech]]
+        self.wav_dir = os.path.abspath(args.wav_dir)
+        self.keys = [f"{t}_{i + 1}" for t in self.types for i in range(args.per_type)]
+
+    def __call__(self, key: str) -> dict:
+        a = self.args
         t = key.rsplit("_", 1)[0]
-        resources = {"speech_pool": pool, "speech_fs": args.fs} if t in BABBLE_LIKE else {}
-        x = make_noise(t, args.seconds, args.fs, utt_rng(args.seed, "noise", key), **resources)
-        x = x * (args.rms / max(rms(x), 1e-8))
+        resources = {"speech_pool": self.pool, "speech_fs": a.fs} if t in BABBLE_LIKE else {}
+        x = generate_noise(t, a.seconds, a.fs, utt_rng(a.seed, "noise", key), **resources)
+        x = x * (a.rms / max(rms(x), 1e-8))
         peak = float(np.max(np.abs(x)))
         if peak > 0.99:
             x = x * (0.99 / peak)
-        path = os.path.join(wav_dir, f"{key}.wav")
-        save_audio(path, x, args.fs)
-        return {"wav.scp": path, "utt2noise": t, "utt2spk": t, "utt2dur": f"{len(x) / args.fs:.4f}"}
+        path = os.path.join(self.wav_dir, f"{key}.wav")
+        save_audio(path, x, a.fs)
+        return {"wav.scp": path, "utt2noise": t, "utt2spk": t, "utt2dur": f"{len(x) / a.fs:.4f}"}
 
-    run_job(keys, one, args.out_dir, progress=args.progress, desc="noise")
-    merge_jobs(args.out_dir, extra={"noise_desc": {t: NOISE_DESCRIPTIONS[t] for t in types}})
-    log.info("%s: %d noise recordings of %d types", args.out_dir, len(keys), len(types))
+    def merge(self) -> None:
+        merge_jobs(self.args.out_dir, extra={"noise_desc": {t: NOISE_DESCRIPTIONS[t] for t in self.types}})
+        log.info("%s: %d noise recordings of %d types", self.args.out_dir, len(self.keys), len(self.types))
+
+
+def run(args) -> None:
+    def setup() -> Stage:
+        maker = NoiseMaker(args)
+        return Stage(keys=maker.keys, work=lambda: maker, merge=maker.merge)
+
+    # no --merge option: the one job merges at once
+    run_stage(args, args.out_dir, setup, stage_config(args), desc="noise")
 
 
 def main(argv=None) -> int:

@@ -13,7 +13,7 @@ stop, dishes clink, vehicles pass by (Doppler-swept engine tones, swelling tyre
 noise, a horn now and then), an engine's speed drifts, music plays notes on a beat,
 wind gusts and rain drops fall at a varying rate.
 
-Use :func:`make_noise` (seconds) or ``NOISES.get(name)(n, fs, rng, ...)``;
+Use :func:`generate_noise` (seconds) or ``NOISES.get(name)(n, fs, rng, ...)``;
 ``NOISE_DESCRIPTIONS[name]`` is a one-sentence text description of each type.
 """
 import math
@@ -449,7 +449,7 @@ def rain(n_samples: int, fs: int, rng: np.random.Generator, **resources) -> np.n
 
 
 # ----------------------------------------------------------------------- entry
-def make_noise(name: str, seconds: float, fs: int, rng: np.random.Generator, **resources) -> np.ndarray:
+def generate_noise(name: str, seconds: float, fs: int, rng: np.random.Generator, **resources) -> np.ndarray:
     """``seconds`` of noise type ``name`` at ``fs`` Hz: float32 ``(N,)``, unit RMS.
 
     Raises:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avse.corpus import whamr
+from avse.corpus.real import whamr
 from avse.errors import InputError
 from avse.simulate.room import simulate_rirs
 from avse.simulate.whamr import MIXTURES, SOURCES, version, whamr_sources
@@ -94,7 +94,7 @@ def test_whamr_sources_levels_snr_and_versions():
 
 
 def _maker(root, out, **kw):
-    from avse.bin.make_whamr import get_parser, Maker
+    from avse.bin.prep_whamr import get_parser, Maker
     from avse.utils.config import parse_args
 
     args = parse_args(get_parser(), ["--wsj0_dir", str(root / "wsj0_wav"), "--wham_dir", str(root / "wham_noise"),

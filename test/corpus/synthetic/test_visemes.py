@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from avse.corpus.types import PhonemeEvent
-from avse.corpus.visemes import (N_PARAMS, NEUTRAL, P_INDEX, PARAMS, REST, VISEMES, articulation_at,
+from avse.corpus.synthetic.visemes import (N_PARAMS, NEUTRAL, P_INDEX, PARAMS, REST, VISEMES, articulation_at,
                                  phoneme_parts, viseme_of, viseme_trajectory)
 
 JAW, CLOSE, LD, TONGUE, ROUND, SPREAD = (P_INDEX[n] for n in (

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from avse.corpus.espeak import (DEFAULT_MARGIN, Synthesis, available_variants,
+from avse.corpus.synthetic.espeak import (DEFAULT_MARGIN, Synthesis, available_variants,
                                 synthesize)
 from avse.errors import InputError
 
@@ -151,13 +151,13 @@ def test_identical_in_a_fresh_process():
     import sys
     import time
 
-    from avse.corpus.espeak import _raw_synthesis
+    from avse.corpus.synthetic.espeak import _raw_synthesis
 
     args = ("Five woolly owls flew over the moor.", "en+f2", 150, 70, 40)
     here = hashlib.sha1(_raw_synthesis(*args)[0].tobytes()).hexdigest()
     t0 = int(time.time())
     code = ("import hashlib, time\n"
-            "from avse.corpus.espeak import _raw_synthesis\n"
+            "from avse.corpus.synthetic.espeak import _raw_synthesis\n"
             f"while int(time.time()) <= {t0}:\n    time.sleep(0.02)\n"
             f"print(hashlib.sha1(_raw_synthesis(*{args!r})[0].tobytes()).hexdigest())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

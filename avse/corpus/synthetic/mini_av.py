@@ -1,10 +1,10 @@
 """The mini_av synthetic audio-visual corpus: plan, per-item generation, merge.
 
-Speech is synthesised by espeak-ng (``avse.corpus.espeak``) from sentences of an
-in-repo grammar (``avse.corpus.grammar``), spoken by voice variants
-(``avse.corpus.speakers``); each utterance gets a 25 fps 88x88 greyscale mouth video
-rendered from the timed phonemes (``avse.corpus.mouth``), in sync with the audio.
-Noise recordings are procedural (``avse.corpus.noise``); babble-like noises use
+Speech is synthesised by espeak-ng (``avse.corpus.synthetic.espeak``) from sentences of an
+in-repo grammar (``avse.corpus.synthetic.grammar``), spoken by voice variants
+(``avse.corpus.synthetic.speakers``); each utterance gets a 25 fps 88x88 greyscale mouth video
+rendered from the timed phonemes (``avse.corpus.synthetic.mouth``), in sync with the audio.
+Noise recordings are procedural (``avse.corpus.synthetic.noise``); babble-like noises use
 speech of speakers held apart from train/valid/test. Train and test noise instances
 are disjoint (different random streams and different babble talkers).
 
@@ -85,9 +85,9 @@ def resolve_size(size: str, scale: float = 1.0) -> dict:
 def make_plan(size: str = "default", seed: int = 0, scale: float = 1.0,
               noise_types: List[str] | None = None) -> Plan:
     """Decide speakers, sentences and noise instances (cheap; no audio is made)."""
-    from avse.corpus.grammar import make_sentences
-    from avse.corpus.noise import NOISES
-    from avse.corpus.speakers import make_speakers
+    from avse.corpus.synthetic.grammar import make_sentences
+    from avse.corpus.synthetic.noise import NOISES
+    from avse.corpus.synthetic.speakers import make_speakers
 
     cfg = resolve_size(size, scale)
     n_main = sum(cfg[s][0] for s in SPLITS)
@@ -127,8 +127,8 @@ def babble_pool(plan: Plan, item: NoiseItem, n_talkers: int = 10) -> List[np.nda
     Train and test instances use disjoint halves of the babble speakers (when there
     are at least two) and sentences from their own random stream.
     """
-    from avse.corpus.espeak import synthesize
-    from avse.corpus.grammar import SentenceGrammar
+    from avse.corpus.synthetic.espeak import synthesize
+    from avse.corpus.synthetic.grammar import SentenceGrammar
 
     spk = plan.babble_speakers
     if len(spk) >= 2:

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from avse.corpus.grammar import TEMPLATES, SentenceGrammar, _allocate, make_sentences
+from avse.corpus.synthetic.grammar import TEMPLATES, SentenceGrammar, _allocate, make_sentences
 from avse.errors import InputError
 
 

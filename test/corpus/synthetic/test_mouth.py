@@ -3,9 +3,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from avse.corpus.mouth import MouthAppearance, render_mouth, render_utterance
+from avse.corpus.synthetic.mouth import MouthAppearance, render_mouth, render_utterance
 from avse.corpus.types import PhonemeEvent, n_video_frames
-from avse.corpus.visemes import N_PARAMS, viseme_trajectory
+from avse.corpus.synthetic.visemes import N_PARAMS, viseme_trajectory
 from avse.errors import InputError
 
 FS = 16000

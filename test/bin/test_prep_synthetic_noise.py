@@ -1,16 +1,16 @@
-"""python -m avse.bin.make_noise: a noise data dir of procedural noises."""
+"""python -m avse.bin.prep_synthetic_noise: a noise data dir of procedural noises."""
 import numpy as np
 import soundfile as sf
 
-from avse.bin import make_noise
+from avse.bin import prep_synthetic_noise
 from avse.data.datadir import DataDir
 from fake_corpora import speech_like, write_wav
 
 
 def _run(tmp_path, name, *extra):
     out = tmp_path / name
-    rc = make_noise.main(["--out_dir", str(out), "--wav_dir", str(tmp_path / f"{name}_wav"), "--seconds", "0.5",
-                          "--per_type", "2", "--progress", "false", *extra])
+    rc = prep_synthetic_noise.main(["--out_dir", str(out), "--wav_dir", str(tmp_path / f"{name}_wav"),
+                                    "--seconds", "0.5", "--per_type", "2", "--progress", "false", *extra])
     return rc, out
 
 
@@ -29,8 +29,8 @@ def test_noise_dir_is_valid_seeded_and_scaled(tmp_path):
     assert np.array_equal(x, y)
     z, _ = sf.read(d.table("wav.scp")["white_2"])
     assert not np.array_equal(x, z)
-    assert make_noise.main(["--out_dir", str(out), "--wav_dir", "x", "--noise_types", "[white, traffic]",
-                            "--seconds", "0.5", "--per_type", "2", "--progress", "false"]) == 0  # done: no-op
+    assert prep_synthetic_noise.main(["--out_dir", str(out), "--wav_dir", "x", "--noise_types", "[white, traffic]",
+                                      "--seconds", "0.5", "--per_type", "2", "--progress", "false"]) == 0  # done: no-op
 
 
 def test_babble_needs_held_apart_speech(tmp_path):

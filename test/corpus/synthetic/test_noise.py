@@ -1,9 +1,9 @@
-"""avse.corpus.noise: procedural noise types."""
+"""avse.corpus.synthetic.noise: procedural noise types."""
 import numpy as np
 import pytest
 from scipy.signal import welch
 
-from avse.corpus.noise import NOISE_DESCRIPTIONS, NOISES, make_noise
+from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS, NOISES, generate_noise
 from avse.errors import InputError
 from testutils import speechlike
 
@@ -13,7 +13,7 @@ REQUIRED = {"white", "pink", "brown", "babble", "cafe", "traffic", "engine", "mu
 
 
 def _gen(name, seed, seconds=3.0, fs=FS):
-    return make_noise(name, seconds, fs, np.random.default_rng(seed), speech_pool=POOL)
+    return generate_noise(name, seconds, fs, np.random.default_rng(seed), speech_pool=POOL)
 
 
 def _slope(x, fs=FS, lo=50.0, hi=4000.0):
@@ -44,7 +44,7 @@ def test_noise_is_finite_unit_rms_and_deterministic(name):
     np.testing.assert_array_equal(x, _gen(name, 7))
     assert not np.array_equal(x, _gen(name, 8))
     # works at another rate and for a very short length
-    y = make_noise(name, 0.25, 8000, np.random.default_rng(0), speech_pool=POOL)
+    y = generate_noise(name, 0.25, 8000, np.random.default_rng(0), speech_pool=POOL)
     assert y.shape == (2000,) and np.all(np.isfinite(y))
 
 
@@ -70,16 +70,16 @@ def test_engine_and_traffic_are_low_frequency_weighted():
 def test_babble_like_need_speech_pool():
     for name in ("babble", "cafe"):
         with pytest.raises(InputError, match="speech_pool"):
-            make_noise(name, 1.0, FS, np.random.default_rng(0))
+            generate_noise(name, 1.0, FS, np.random.default_rng(0))
         with pytest.raises(InputError, match="speech_pool"):
-            make_noise(name, 1.0, FS, np.random.default_rng(0), speech_pool=[])
+            generate_noise(name, 1.0, FS, np.random.default_rng(0), speech_pool=[])
     # the pool is resampled when given at another rate
-    x = make_noise("babble", 1.0, 8000, np.random.default_rng(0), speech_pool=POOL, speech_fs=16000)
+    x = generate_noise("babble", 1.0, 8000, np.random.default_rng(0), speech_pool=POOL, speech_fs=16000)
     assert x.shape == (8000,)
 
 
-def test_make_noise_errors():
+def test_generate_noise_errors():
     with pytest.raises(InputError, match="unknown noise 'nope'"):
-        make_noise("nope", 1.0, FS, np.random.default_rng(0))
+        generate_noise("nope", 1.0, FS, np.random.default_rng(0))
     with pytest.raises(InputError, match="at least one sample"):
-        make_noise("white", 0.0, FS, np.random.default_rng(0))
+        generate_noise("white", 0.0, FS, np.random.default_rng(0))

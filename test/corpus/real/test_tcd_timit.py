@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from avse.corpus import tcd_timit as tcd
+from avse.corpus.real import tcd_timit as tcd
 from avse.errors import InputError
 from fake_corpora import make_demand, make_ntcd_timit, make_tcd_timit, write_wav, speech_like
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from avse.bin import prep_avspeech
-from avse.corpus import avspeech as avs
+from avse.corpus.real import avspeech as avs
 from avse.data.extsort import sort_file
 from fake_corpora import make_avspeech
 

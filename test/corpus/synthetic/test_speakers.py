@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from avse.corpus.espeak import available_variants, synthesize
-from avse.corpus.speakers import (PITCH_BANDS, Speaker, make_speakers, max_speakers,
+from avse.corpus.synthetic.espeak import available_variants, synthesize
+from avse.corpus.synthetic.speakers import (PITCH_BANDS, Speaker, make_speakers, max_speakers,
                                   speaker_from_dict, speaker_to_dict)
 from avse.errors import InputError
 

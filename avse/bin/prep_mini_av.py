@@ -2,10 +2,10 @@
 
 Run as a resumable, parallel job set, like every stage::
 
-    python -m avse.bin.make_mini_av --corpus_dir C --data_dir data --list_keys C/keys
+    python -m avse.bin.prep_mini_av --corpus_dir C --data_dir data --list_keys C/keys
     utils/split_scp.pl C/keys C/log/keys.{1..N}
-    $cmd JOB=1:N C/log/gen.JOB.log python -m avse.bin.make_mini_av ... --key_file C/log/keys.JOB --job JOB
-    python -m avse.bin.make_mini_av ... --merge true
+    $cmd JOB=1:N C/log/gen.JOB.log python -m avse.bin.prep_mini_av ... --key_file C/log/keys.JOB --job JOB
+    python -m avse.bin.prep_mini_av ... --merge true
 
 Writes ``C/wav/*.wav`` (16 kHz speech), ``C/video/*.mp4`` (25 fps 88x88 mouth),
 ``C/noise/*.wav`` and the data dirs ``data/{train,valid,test}`` (wav.scp, video.scp,
@@ -21,16 +21,16 @@ import sys
 import numpy as np
 
 from avse.utils.cli import run_main
-from avse.corpus import mini_av
-from avse.data.uttjobs import check_config, collect_rows, run_job, select_keys, write_data_dir
+from avse.corpus.synthetic import mini_av
+from avse.data.uttjobs import Stage, collect_rows, run_stage, write_data_dir
 from avse.errors import AvseError
 from avse.io.audio import rms, save_audio
 from avse.io.scp import write_table
 from avse.utils.config import add_job_args, save_config, to_dict
-from avse.utils.fileio import atomic_open, is_done, mark_done
+from avse.utils.fileio import atomic_open, mark_done
 from avse.utils.seeding import stable_hash, utt_rng
 
-log = logging.getLogger("avse.make_mini_av")
+log = logging.getLogger("avse.prep_mini_av")
 SPEECH_PEAK = 0.7
 NOISE_RMS = 0.1
 
@@ -47,9 +47,9 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_utt(plan: mini_av.Plan, item: mini_av.UttItem, corpus_dir: str) -> dict:
-    from avse.corpus.espeak import synthesize
-    from avse.corpus.mouth import MouthAppearance, render_utterance
+def generate_utt(plan: mini_av.Plan, item: mini_av.UttItem, corpus_dir: str) -> dict:
+    from avse.corpus.synthetic.espeak import synthesize
+    from avse.corpus.synthetic.mouth import MouthAppearance, render_utterance
     from avse.io.video import write_video
 
     spk = plan.speakers[item.speaker]
@@ -70,14 +70,14 @@ def make_utt(plan: mini_av.Plan, item: mini_av.UttItem, corpus_dir: str) -> dict
             "text": item.text, "utt2dur": f"{len(audio) / mini_av.FS:.4f}", "utt2phones": ali}
 
 
-def make_noise_item(plan: mini_av.Plan, item: mini_av.NoiseItem, corpus_dir: str) -> dict:
-    from avse.corpus.noise import make_noise
+def generate_noise_item(plan: mini_av.Plan, item: mini_av.NoiseItem, corpus_dir: str) -> dict:
+    from avse.corpus.synthetic.noise import generate_noise
 
     resources = {}
     if item.noise_type in mini_av.BABBLE_LIKE:
         resources["speech_pool"] = mini_av.babble_pool(plan, item)
     rng = utt_rng(plan.seed, "noise", item.key)
-    x = make_noise(item.noise_type, item.seconds, mini_av.FS, rng, **resources)
+    x = generate_noise(item.noise_type, item.seconds, mini_av.FS, rng, **resources)
     x = x * (NOISE_RMS / max(rms(x), 1e-8))
     peak = float(np.max(np.abs(x)))
     if peak > 0.99:  # rare impulsive noises: keep them unclipped
@@ -89,8 +89,8 @@ def make_noise_item(plan: mini_av.Plan, item: mini_av.NoiseItem, corpus_dir: str
 
 
 def merge(plan: mini_av.Plan, args) -> None:
-    from avse.corpus.noise import NOISE_DESCRIPTIONS
-    from avse.corpus.speakers import speaker_to_dict
+    from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS
+    from avse.corpus.synthetic.speakers import speaker_to_dict
 
     rows, skipped = collect_rows(args.corpus_dir)
     missing = set(plan.items()) - set(rows) - set(skipped)
@@ -116,29 +116,22 @@ def merge(plan: mini_av.Plan, args) -> None:
 
 
 def run(args) -> None:
-    if is_done(args.corpus_dir) and not (args.list_keys or args.merge):
-        log.info("%s is complete; nothing to do", args.corpus_dir)
-        return
-    plan = mini_av.make_plan(args.size, args.seed, args.scale, args.noise_types)
-    items = plan.items()
-    if args.list_keys:
-        write_table(args.list_keys, {k: type(v).__name__ for k, v in items.items()})
-        return
+    def setup() -> Stage:
+        plan = mini_av.make_plan(args.size, args.seed, args.scale, args.noise_types)
+        items = plan.items()
+
+        def fn(key):
+            item = items[key]
+            if isinstance(item, mini_av.UttItem):
+                return generate_utt(plan, item, args.corpus_dir)
+            return generate_noise_item(plan, item, args.corpus_dir)
+
+        return Stage(keys={k: type(v).__name__ for k, v in items.items()}, work=lambda: fn,
+                     merge=lambda: merge(plan, args))
+
     cfg = {k: v for k, v in to_dict(args).items() if k in ("size", "scale", "seed", "noise_types")}
-    check_config(args.corpus_dir, cfg)
-    if args.merge:
-        merge(plan, args)
-        return
-
-    def fn(key):
-        item = items[key]
-        if isinstance(item, mini_av.UttItem):
-            return make_utt(plan, item, args.corpus_dir)
-        return make_noise_item(plan, item, args.corpus_dir)
-
-    keys = select_keys(items, args.key_file)
-    run_job(keys, fn, args.corpus_dir, job=args.job, on_error=args.on_error,
-            progress=args.progress, desc=f"mini_av job {args.job}")
+    # a corpus made by another recipe dir is done: --merge true writes its data dirs here
+    run_stage(args, args.corpus_dir, setup, cfg, desc=f"mini_av job {args.job}", merge_when_done=True)
 
 
 def main(argv=None) -> int:

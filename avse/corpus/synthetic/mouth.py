@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from avse.corpus.types import VIDEO_FPS, PhonemeEvent, n_video_frames
-from avse.corpus.visemes import N_PARAMS, viseme_trajectory
+from avse.corpus.synthetic.visemes import N_PARAMS, viseme_trajectory
 from avse.errors import InputError
 
 SIZE = 88          # output frame size (pixels); geometry is defined in these units
@@ -374,7 +374,7 @@ def _pose_matrix(tx: float, ty: float, rot_deg: float, scale: float, cx: float, 
 
 def render_mouth(traj: np.ndarray, appearance: MouthAppearance, rng: np.random.Generator,
                  size: int = SIZE, jitter: bool = True) -> np.ndarray:
-    """Render a ``(T, P)`` articulation trajectory (see :mod:`avse.corpus.visemes`) as
+    """Render a ``(T, P)`` articulation trajectory (see :mod:`avse.corpus.synthetic.visemes`) as
     ``(T, size, size)`` uint8 greyscale mouth frames.
 
     With ``jitter`` the crop moves slowly (about 1-2 px, 1-2 degrees, 2 % scale), the
