@@ -23,11 +23,12 @@ def _load(name):
 
 @pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONF, "train_av*.yaml"))))
 def test_av_train_configs_mirror_the_audio_only_one(name):
-    ao, av = _load("train.yaml"), _load(name)
+    """Diffusion AV priors mirror train.yaml, the AV-CVAE configs train_vae.yaml."""
+    ao, av = _load("train_vae.yaml" if name.startswith("train_av_vae") else "train.yaml"), _load(name)
     assert {k: v for k, v in av.items() if k not in AV_TRAIN_KEYS | {"model_conf"}} == \
         {k: v for k, v in ao.items() if k != "model_conf"}
-    assert {k: v for k, v in av["model_conf"].items() if k not in ("fusion", "fusion_conf", "lip_variance")} == \
-        ao["model_conf"]
+    visual = ("fusion", "fusion_conf", "lip_variance", "prior_hidden")
+    assert {k: v for k, v in av["model_conf"].items() if k not in visual} == ao["model_conf"]
     args = parse_args(train.get_parser(), ["--config", os.path.join(CONF, name), "--train_dir", "d", "--out_dir", "o"])
     lip = parse_args(train_lip_encoder.get_parser(), ["--config", os.path.join(CONF, "lip_encoder.yaml"),
                                                       "--train_dir", "d", "--out_dir", "o"])
@@ -40,7 +41,7 @@ def test_av_train_configs_mirror_the_audio_only_one(name):
 
 @pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONF, "enhance_av_*.yaml"))))
 def test_av_enhance_configs_mirror_the_audio_only_ones(name):
-    method = "udiffse_plus" if "udiffse_plus" in name else "udiffse"
+    method = next(m for m in ("udiffse_plus", "udiffse", "vae_mcem", "vae_vem") if f"enhance_av_{m}" in name)
     ao, av = _load(f"enhance_{method}.yaml"), _load(name)
     assert {k: v for k, v in av.items() if k not in AV_ENHANCE_KEYS} == ao
     args = parse_args(enhance.get_parser(), ["--config", os.path.join(CONF, name), "--model", "m", "--out_dir", "o"])
