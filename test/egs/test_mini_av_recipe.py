@@ -73,9 +73,11 @@ def test_stage_before_inputs_fails_clearly(recipe, tmp_path):
     assert r.returncode != 0 and "train the prior first" in r.stderr
     r = run_recipe(d, ["--stage", "1", "--bogus_option", "1"], env, check=False)
     assert r.returncode != 0 and "bogus" in r.stderr
-    for opt in ("--task", "--modality"):
+    for opt in ("--task", "--modality", "--prior"):
         r = run_recipe(d, [opt, "bogus"], env, check=False)
         assert r.returncode == 2 and f"{opt} must be" in r.stderr
+    r = run_recipe(d, ["--prior", "vae", "--task", "restore"], env, check=False)
+    assert r.returncode == 2 and "denoising only" in r.stderr
     r = run_recipe(d, ["--task"], env, check=False)
     assert r.returncode == 2 and "--task needs a value" in r.stderr
 
@@ -138,3 +140,24 @@ def test_working_rate_reaches_every_stage(recipe, tmp_path):
     wavs = _lines(f"{out}/wav.scp")
     assert len(wavs) == len(_lines(f"{d}/dump/raw/test_noisy/wav.scp"))
     assert sf.info(os.path.join(d, wavs[0].split()[1])).samplerate == 8000
+
+
+def test_vae_baseline_stages(recipe):
+    """``--prior vae --modality av``: the AV-CVAE trains through stage 4 (after a few steps of
+    lip-encoder pretraining), stage 5 enhances with both EM methods and the shuffled-lips
+    control, stage 6 scores them (a few training steps: the wiring, not the quality)."""
+    d, env = recipe
+    run_recipe(d, ["--prior", "vae", "--modality", "av", "--stage", "4", "--stop_stage", "6",
+                   "--lip_pretrain_args", "--max_steps 4 --log_interval 2",
+                   "--train_args", "--max_steps 20 --ckpt_interval 20 --valid_interval 20 --log_interval 10",
+                   "--inference_args", "--method_conf.n_iter 3"], env)
+    import torch
+
+    m = torch.load(f"{d}/exp/train_av_vae/model.pt", weights_only=False)
+    assert m["model"]["model"] == "vae" and m["model"]["model_conf"]["lip_encoder"] == "resnet_tcn"
+    noisy = _per_utt(f"{d}/exp/noisy/test_noisy/score/si_sdr")
+    for tag in ("enhance_vae_mcem", "enhance_vae_vem", "enhance_av_vae_mcem_shuffle"):
+        out = f"{d}/exp/train_av_vae/{tag}/test_noisy"
+        assert set(_per_utt(f"{out}/score/si_sdr")) == set(noisy)
+        assert json.load(open(f"{out}/timing.json"))["rtf"] > 0
+    assert "enhance_av_vae_mcem_shuffle" in open(f"{d}/RESULTS.md").read()
