@@ -56,6 +56,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--sde_conf", type=yaml_value, default={}, help="SDE options")
     g.add_argument("--frontend_conf", type=yaml_value, default={}, help="SpectralFrontEnd options")
     g.add_argument("--kl_weight", type=float, default=1.0, help="VAE priors: weight of the KL term")
+    g.add_argument("--envelope_nll", type=float, default=0.0,
+                   help="AV diffusion priors with lip_variance: weight of the envelope's Gaussian likelihood "
+                        "of the clean crop, added to the DSM loss in training (0: off)")
     g.add_argument("--init_utts", type=int, default=64,
                    help="VAE priors: training crops of the data-dependent initialisation")
     g = p.add_argument_group("audio-visual conditioning")

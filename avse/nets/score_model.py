@@ -235,7 +235,10 @@ class ScoreModel(nn.Module):
             v = v0 = mu ** 2 * self.sigma_data ** 2 + sigma ** 2
             c_out = mu * self.sigma_data / v0.sqrt()
             if self.lip_variance is not None:  # per-bin sigma_d (B, F, T) from the lips
-                sd = self.lip_variance(cond, cond_mask, cond_rel, Fq, T, B).exp().to(x.real.dtype)
+                log_sd = self.lip_variance(cond, cond_mask, cond_rel, Fq, T, B)
+                if self.training:   # for the envelope likelihood of training (envelope_nll)
+                    self.last_log_sd = log_sd
+                sd = log_sd.exp().to(x.real.dtype)
                 v = mu ** 2 * sd ** 2 + sigma ** 2
                 if self.lip_variance.residual == "lip":
                     c_out = mu * sd / v.sqrt()

@@ -89,6 +89,11 @@ class DSMObjective(Objective):
         from avse.diffusion.sde import SDES
         super().__init__(cfg, hop)
         self.sde = SDES.build(cfg["sde"], **(cfg.get("sde_conf") or {}))
+        self.envelope_nll = float(cfg.get("envelope_nll") or 0.0)
+        lv = (cfg.get("model_conf") or {}).get("lip_variance")
+        if self.envelope_nll < 0 or (self.envelope_nll > 0 and not (cfg.get("lip_encoder") and lv)):
+            raise InputError("envelope_nll must be >= 0 and needs an audio-visual prior with "
+                             "model_conf.lip_variance (the envelope it trains)")
 
     def build_model(self):
         """The score model; an audio-visual model's visual paths (``fusion_conf``,
@@ -114,8 +119,19 @@ class DSMObjective(Objective):
         return dsm_draws(self.sde, g, shape)
 
     def loss(self, model, x0, draws, cond):
+        """DSM loss, plus in training ``envelope_nll`` x the Gaussian negative log-likelihood
+        per bin of the clean crop under the lip-predicted envelope,
+        ``mean(log sigma_d^2 + |x0|^2 / sigma_d^2)`` (a direct target for the lip-variance
+        head, whose maximum-likelihood answer, the conditional power, is also what the
+        Wiener part of the denoiser wants)."""
         t, z = draws
-        return dsm_loss(model, self.sde, x0, t, z, cond)
+        loss = dsm_loss(model, self.sde, x0, t, z, cond)
+        inner = getattr(model, "module", model)
+        if self.envelope_nll > 0 and inner.training:
+            log_sd = inner.last_log_sd.float()
+            power = x0.real.float() ** 2 + x0.imag.float() ** 2
+            loss = loss + self.envelope_nll * (2 * log_sd + power * torch.exp(-2 * log_sd)).mean()
+        return loss
 
     def export_info(self, model):
         c = self.cfg

@@ -58,7 +58,7 @@ LOG_FIELDS = ["step", "train_loss", "valid_loss", "lr", "grad_norm", "seconds"]
 RESUME_KEYS = ("model", "model_conf", "sde", "sde_conf", "frontend_conf", "fs", "crop_frames",
                "batch_size", "optim", "optim_conf", "seed", "ema_decay", "ema_warmup",
                "lip_encoder", "lip_encoder_conf", "freeze_lip_encoder", "lip_rel_source",
-               "init_model", "freeze_audio", "kl_weight")
+               "init_model", "freeze_audio", "kl_weight", "envelope_nll")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 

@@ -184,3 +184,31 @@ def test_conditioner_applies_the_temper_and_refuses_models_without_the_head():
     assert m.lip_variance.temper == 0.25
     with pytest.raises(InputError, match="no lip_variance head"):
         LipConditioner(_model(), {}, torch.device("cpu"), variance_temper=0.5)
+
+
+def test_envelope_likelihood_trains_the_head_in_training_only():
+    """``envelope_nll``: the DSM loss plus the clean crop's Gaussian NLL under the lip
+    envelope, in training mode only (validation stays the plain DSM loss); it reaches the
+    lip-dependent layer of the head directly."""
+    from avse.train.objectives import DSMObjective
+
+    cfg = {"sde": "ouve", "model": "ncsnpp", "lip_encoder": "resnet_tcn",
+           "model_conf": {"lip_variance": {"bands": 8}}}
+    with pytest.raises(InputError, match="needs an audio-visual prior"):
+        DSMObjective({"sde": "ouve", "model": "ncsnpp", "envelope_nll": 0.5}, 128)
+    plain, aux = DSMObjective(cfg, 128), DSMObjective({**cfg, "envelope_nll": 0.5}, 128)
+    m = _model(lip_variance={"bands": 8})
+    _randomise(m.lip_variance)
+    g = torch.Generator().manual_seed(0)
+    x0 = 0.1 * torch.randn(2, 64, 16, dtype=torch.complex64, generator=g)
+    draws = plain.draws(g, tuple(x0.shape))
+    cond = {"cond": torch.randint(0, 255, (2, 4, 88, 88), dtype=torch.uint8, generator=g),
+            "cond_mask": torch.ones(2, 4, dtype=torch.bool), "cond_rel": torch.ones(2, 4)}
+    m.train()
+    l_plain, l_aux = plain.loss(m, x0, draws, cond), aux.loss(m, x0, draws, cond)
+    assert float(l_aux.detach()) != pytest.approx(float(l_plain.detach()))
+    (l_aux - l_plain).backward()   # the likelihood term alone
+    assert float(m.lip_variance.out.weight.grad.abs().sum()) > 0
+    m.eval()
+    with torch.no_grad():
+        assert float(aux.loss(m, x0, draws, cond)) == pytest.approx(float(plain.loss(m, x0, draws, cond)))

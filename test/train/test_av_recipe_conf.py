@@ -12,7 +12,7 @@ from testutils import REPO
 
 CONF = os.path.join(REPO, "egs", "mini_av", "avse1", "conf")
 AV_TRAIN_KEYS = {"lip_encoder", "lip_encoder_conf", "lip_encoder_init", "freeze_lip_encoder", "lip_rel_source",
-                 "visual_aug"}
+                 "visual_aug", "envelope_nll"}
 AV_ENHANCE_KEYS = {"lip_rel_source", "lip_degrade", "lip_scp", "lip_rel_model", "lip_guidance"}
 
 
