@@ -145,11 +145,11 @@ class Enhance:
                              f"{args.model} is a {'VAE' if self.m.kind == 'vae' else 'diffusion'} prior")
         if self.m.kind == "vae" and args.lip_guidance != 1.0:
             raise InputError("--lip_guidance is classifier-free guidance of a diffusion prior; a VAE prior has none")
-        self.cond = None
         self.needs = tuple(getattr(self.enhancer, "needs", ()))
+        self.grad = bool(getattr(self.enhancer, "needs_grad", False))
         self.aux_tables = load_aux_tables(self.enhancer, args.data_dir, args.method)
-        self.score_fn = make_cond_score_fn(self.m.model, self.device, args.use_amp, cond=None,
-                                           grad=bool(getattr(self.enhancer, "needs_grad", False)))
+        self.score_fn = None if self.m.kind == "vae" else \
+            make_cond_score_fn(self.m.model, self.device, args.use_amp, cond=None, grad=self.grad)
         self.lips = LipConditioner.for_model(
             self.m.model, args.data_dir, args.lip_scp, args.lip_rel_source,
             (self.m.meta.get("train_config") or {}).get("lip_rel_source"), self.device, args.use_amp,
@@ -172,17 +172,20 @@ class Enhance:
 
     def enhance(self, x: np.ndarray, key: str) -> tuple[np.ndarray, int]:
         """Enhance one waveform ``(N,)`` float32; returns ``(y, nfe)`` with ``y`` (N,) float32,
-        or (K, N) for an enhancer with K > 1 output sources."""
+        or (K, N) for an enhancer with K > 1 output sources. An audio-visual prior gets this
+        utterance's lips: bound into the score function, or as a VAE's conditioning."""
         fe, dev = self.m.frontend, self.device
         scale = float(np.max(np.abs(x)))
         xt = torch.from_numpy(x / scale).to(dev)
         X, T = fe.pad_frames(fe(xt))
+        X = X.to(torch.complex64)
         gen = torch.Generator(device=dev).manual_seed(stable_hash(self.args.seed, key))
         if self.m.kind == "vae":
-            S = self.enhancer(self.m.model, X.to(torch.complex64), generator=gen, cond=self.cond)
+            cond = None if self.lips is None else self.lips.conditioning(key)
+            S = self.enhancer(self.m.model, X, generator=gen, cond=cond)
         else:
-            S = self.enhancer(self.score_fn, self.m.sde, X.to(torch.complex64), generator=gen,
-                              **self.aux(key))
+            score_fn = self.score_fn if self.lips is None else self.lips.score_fn(key, grad=self.grad)
+            S = self.enhancer(score_fn, self.m.sde, X, generator=gen, **self.aux(key))
         y = fe.inverse(fe.crop_frames(S, T), length=len(x)).float().cpu().numpy() * scale
         nfe = int((getattr(self.enhancer, "last_stats", None) or {}).get("nfe", 0))
         return y.astype(np.float32), nfe
@@ -198,10 +201,6 @@ class Enhance:
             log.warning("%s: %s; written unchanged", key, why)
             y, nfe = x, 0
         else:
-            if self.lips is not None and self.m.kind == "vae":  # AV VAE: this utterance's lip embeddings
-                self.cond = self.lips.conditioning(key)
-            elif self.lips is not None:  # AV score model: this utterance's lips bound into score_fn
-                self.score_fn = self.lips.score_fn(key, grad=bool(getattr(self.enhancer, "needs_grad", False)))
             y, nfe = self.enhance(x, key)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)

@@ -183,18 +183,23 @@ class VAEMCEM(VAEEnhancer):
         accepted, proposed = 0, 0
         objective = []
 
+        def log_post(z_, Vs_, WH):
+            """Unnormalised log posterior of each chain's frames (R, T)."""
+            return -neg_log_lik(P, g * Vs_ + WH) + latent_log_prior(z_, mu_p, lv_p)
+
         def chain(n_steps):
             nonlocal z, Vs, accepted, proposed
             out = []
+            WH = W @ H   # fixed during a chain (the M-step comes after it)
+            cur = log_post(z, Vs, WH)
             for _ in range(n_steps):
                 zp = z + self.proposal_var ** 0.5 * torch.randn(z.shape, generator=gen, device=z.device)
                 Vp = self._speech_var(model, zp, vis)
-                WH = W @ H
-                log_a = (-neg_log_lik(P, g * Vp + WH) + latent_log_prior(zp, mu_p, lv_p)
-                         + neg_log_lik(P, g * Vs + WH) - latent_log_prior(z, mu_p, lv_p))     # (R, T)
-                acc = torch.rand(log_a.shape, generator=gen, device=z.device).log() < log_a
+                new = log_post(zp, Vp, WH)
+                acc = torch.rand(new.shape, generator=gen, device=z.device).log() < new - cur
                 z = torch.where(acc[:, None, :], zp, z)
                 Vs = torch.where(acc[:, None, :], Vp, Vs)
+                cur = torch.where(acc, new, cur)
                 accepted, proposed = accepted + int(acc.sum()), proposed + acc.numel()
                 out.append(Vs)
             return torch.cat(out)
