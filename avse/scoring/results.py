@@ -1,9 +1,9 @@
 """``RESULTS.md`` from the score directories of an experiment.
 
-Every ``score/`` directory holding a ``meta.json`` (written by ``avse.bin.score``) at
-any depth under the experiment directory is one (system, test set) entry; its
-``summary.json`` gives the means and its ``conditions.json`` the per-condition means.
-Nothing is pre-filled: every number of the report comes from those files.
+The entries are the score directories found by :mod:`avse.scoring.entries` (one per
+system and test set, written by ``avse.bin.score``): their ``summary.json`` gives the
+means and their ``conditions.json`` the per-condition means. Nothing is pre-filled:
+every number of the report comes from those files.
 
 The report has:
 
@@ -19,93 +19,19 @@ The report has:
 """
 import datetime
 import importlib.metadata
-import json
-import math
 import os
 import platform
 import subprocess
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
-from avse.errors import InputError, StageError
-from avse.metrics import DECIMALS, label
+from avse.errors import StageError
+from avse.metrics import label
 from avse.scoring.conditions import COND_TITLES, CONDITION_TABLES, MISSING, cond_header
+from avse.scoring.entries import (METRIC_ORDER, find_score_dirs, fmt_metric, group_by_test_set,
+                                  load_entries, load_entry, summary_table)
 from avse.utils.fileio import atomic_open
 
-#: column order of the main tables; other metrics found follow in byte order
-METRIC_ORDER = ["si_sdr", "si_sdri", "pesq_wb", "pesq_nb", "pesq_nb_raw", "estoi", "stoi", "sdr"]
-NOISY = "noisy"
-RTF_KEYS = ("rtf", "rtf_mean", "real_time_factor")
-NFE_KEYS = ("nfe", "nfe_per_utt", "nfe_mean", "n_nfe")
 PACKAGES = ("torch", "numpy", "scipy", "pesq", "pystoi", "pyroomacoustics")
-
-
-# ------------------------------------------------------------------------ loading
-def find_score_dirs(exp_dir: str) -> List[str]:
-    """Every ``.../score`` directory with a ``meta.json`` under ``exp_dir`` (sorted)."""
-    if not os.path.isdir(exp_dir):
-        raise InputError(f"{exp_dir}: experiment directory not found")
-    out = []
-    for root, dirs, files in os.walk(exp_dir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if os.path.basename(root) == "score" and "meta.json" in files:
-            out.append(root)
-    return sorted(out)
-
-
-def _read_json(path: str, required: bool = True):
-    if not os.path.isfile(path):
-        if required:
-            raise InputError(f"{path}: not found (incomplete score directory?)")
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: invalid JSON: {e}") from e
-
-
-def load_entry(score_dir: str, exp_dir: str) -> dict:
-    meta = _read_json(os.path.join(score_dir, "meta.json"))
-    summary = _read_json(os.path.join(score_dir, "summary.json"))
-    cond = _read_json(os.path.join(score_dir, "conditions.json"), required=False) or {}
-    rel = os.path.relpath(score_dir, exp_dir)
-    parts = rel.split(os.sep)
-    system = meta.get("system") or (parts[-3] if len(parts) >= 3 else parts[0])
-    test_set = meta.get("test_set") or (parts[-2] if len(parts) >= 2 else "test")
-    return {"dir": score_dir, "rel": rel, "meta": meta, "summary": summary, "conditions": cond,
-            "system": str(system), "test_set": str(test_set), "name": str(system)}
-
-
-def _first(meta: dict, keys: Sequence[str]):
-    for k in keys:
-        v = meta.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return v
-    return None
-
-
-def _sort_systems(entries: List[dict]) -> List[dict]:
-    def key(e):
-        return (e["system"] != NOISY, e["system"].encode("utf-8"), e["rel"].encode("utf-8"))
-    return sorted(entries, key=key)
-
-
-def group_by_test_set(entries: List[dict]) -> Dict[str, List[dict]]:
-    """``{test_set: [entries, noisy first]}``; systems named twice in a set get their path."""
-    sets: Dict[str, List[dict]] = {}
-    for e in entries:
-        sets.setdefault(e["test_set"], []).append(e)
-    out = {}
-    for ts in sorted(sets, key=lambda s: s.encode("utf-8")):
-        es = _sort_systems(sets[ts])
-        counts: Dict[str, int] = {}
-        for e in es:
-            counts[e["system"]] = counts.get(e["system"], 0) + 1
-        for e in es:
-            if counts[e["system"]] > 1:
-                e["name"] = f"{e['system']} ({os.path.dirname(os.path.dirname(e['rel'])) or e['rel']})"
-        out[ts] = es
-    return out
 
 
 # -------------------------------------------------------------------- environment
@@ -184,12 +110,6 @@ def environment(exp_dir: str) -> dict:
 
 
 # ---------------------------------------------------------------------- rendering
-def _fmt(v, metric: str) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    return f"{v:.{DECIMALS.get(metric, 3)}f}"
-
-
 def _table(head: List[str], rows: List[List[str]], align_left: int = 1) -> List[str]:
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join([":---"] * align_left + ["---:"] * (len(head) - align_left)) + "|"]
@@ -197,40 +117,11 @@ def _table(head: List[str], rows: List[List[str]], align_left: int = 1) -> List[
     return lines
 
 
-def _metrics_of(entries: List[dict]) -> List[str]:
-    found = set()
-    for e in entries:
-        found |= {k for k, v in e["summary"].items() if k not in ("n_utts", "n_failed")
-                  and (v is None or isinstance(v, (int, float)))}
-    return [m for m in METRIC_ORDER if m in found] + sorted(found - set(METRIC_ORDER))
-
-
 def main_table(entries: List[dict]) -> List[str]:
-    metrics = _metrics_of(entries)
-    rtf = [_first(e["meta"], RTF_KEYS) for e in entries]
-    nfe = [_first(e["meta"], NFE_KEYS) for e in entries]
-    head = ["system", "utts"] + [label(m) for m in metrics]
-    if any(v is not None for v in rtf):
-        head.append("RTF")
-    if any(v is not None for v in nfe):
-        head.append("NFE")
-    rows = []
-    notes = []
-    for e, r, n in zip(entries, rtf, nfe):
-        row = [e["name"], str(e["summary"].get("n_utts", "-"))]
-        row += [_fmt(e["summary"].get(m), m) for m in metrics]
-        if "RTF" in head:
-            row.append("-" if r is None else f"{r:.3g}")
-        if "NFE" in head:
-            row.append("-" if n is None else f"{n:g}")
-        rows.append(row)
-        failed = {m: c for m, c in (e["summary"].get("n_failed") or {}).items() if c}
-        if failed:
-            notes.append(f"- {e['name']}: undefined (nan, left out of the mean) for "
-                         + ", ".join(f"{label(m)} {c} utt." for m, c in sorted(failed.items())))
+    head, rows, notes = summary_table(entries)
     lines = _table(head, rows)
     if notes:
-        lines += [""] + notes
+        lines += [""] + [f"- {n}" for n in notes]
     return lines
 
 
@@ -279,7 +170,7 @@ def condition_tables(entries: List[dict], cond: str) -> List[str]:
         rows = []
         for e in entries:
             g = groups[e["rel"]]
-            rows.append([e["name"]] + [_fmt(g[v]["means"].get(metric), metric) if v in g else "-"
+            rows.append([e["name"]] + [fmt_metric(g[v]["means"].get(metric), metric) if v in g else "-"
                                        for v in values])
         return _table(head, rows)
 
@@ -343,10 +234,9 @@ def render(entries: List[dict], env: dict, title: str = "Results", recipe: Optio
 
 def make_results(exp_dir: str, out: str, title: str = "Results", recipe: Optional[str] = None) -> dict:
     """Build ``out`` from the score dirs under ``exp_dir``; returns ``{test_set: [system names]}``."""
-    dirs = find_score_dirs(exp_dir)
-    if not dirs:
+    entries = load_entries(exp_dir)
+    if not entries:
         raise StageError(f"{exp_dir}: no score/meta.json found; run the scoring stage first")
-    entries = [load_entry(d, exp_dir) for d in dirs]
     text = render(entries, environment(exp_dir), title=title, recipe=recipe, exp_dir=exp_dir)
     with atomic_open(out) as f:
         f.write(text)
