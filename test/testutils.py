@@ -37,3 +37,59 @@ def run_recipe(d: str, args, env: dict, check: bool = True, timeout: int = 900):
     if check and r.returncode != 0:
         raise AssertionError(f"run.sh {args} failed ({r.returncode}):\n{r.stderr[-4000:]}")
     return r
+
+
+LISTEN_SNRS = {"spkA_u1": -5, "spkA_u2": 0, "spkA_u3": 5, "spkB_u1": -5, "spkB_u2": 0, "spkB_u3": 5}
+LISTEN_METRICS = ["si_sdr", "estoi"]
+
+
+def _write_scp(path, rows):
+    path.write_text("".join(f"{k} {v}\n" for k, v in sorted(rows.items())))
+    return str(path)
+
+
+def scored_experiment(root):
+    """A scored experiment in ``root`` (a recipe directory): ``data/`` (spk1.scp, wav.scp,
+    utt2snr, utt2noise; :data:`LISTEN_SNRS`) and ``exp/`` with ``noisy`` and two systems
+    (``prior/sysA``, ``prior/sysB``: the input with less noise) on test set ``tst``, scored by
+    ``avse.bin.score`` (:data:`LISTEN_METRICS`); scp values of the systems relative to
+    ``root``, as a recipe writes them. Returns ``root/exp``."""
+    import soundfile as sf
+
+    from avse.bin import score
+
+    data, exp = root / "data", root / "exp"
+    (data / "wav").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    ref, mix, outs = {}, {}, {"sysA": {}, "sysB": {}}
+    for i, (u, snr) in enumerate(sorted(LISTEN_SNRS.items())):
+        x = speechlike(1.2, seed=i, f0=110.0 + 15 * i)
+        n = rng.standard_normal(x.size)
+        n *= np.sqrt(np.mean(x ** 2) / np.mean(n ** 2) / 10 ** (snr / 10))
+        for tab, sig, name in ((ref, x, "clean"), (mix, x + n, "noisy")):
+            p = data / "wav" / f"{u}_{name}.wav"
+            sf.write(str(p), (0.8 * sig / np.max(np.abs(sig))).astype(np.float32), 16000,
+                     subtype="FLOAT")
+            tab[u] = str(p)
+        for s, g in (("sysA", 0.3), ("sysB", 0.6)):
+            d = exp / "prior" / s / "tst" / "wav"
+            d.mkdir(parents=True, exist_ok=True)
+            sf.write(str(d / f"{u}.wav"), (0.2 * (x + g * n)).astype(np.float32), 16000)
+            outs[s][u] = f"exp/prior/{s}/tst/wav/{u}.wav"
+    _write_scp(data / "spk1.scp", ref)
+    _write_scp(data / "utt2snr", LISTEN_SNRS)
+    _write_scp(data / "utt2noise", {u: "white" for u in LISTEN_SNRS})
+    common = ["--ref_scp", str(data / "spk1.scp"), "--data_dir", str(data), "--test_set", "tst",
+              "--metrics", *LISTEN_METRICS]
+    systems = [("noisy", _write_scp(data / "wav.scp", mix), exp / "noisy" / "tst" / "score")]
+    for s in outs:
+        d = exp / "prior" / s / "tst"
+        systems.append((s, _write_scp(d / "wav.scp", outs[s]), d / "score"))
+    cwd = os.getcwd()
+    os.chdir(root)  # relative scp values, as the recipe writes them
+    try:
+        for name, inf, out in systems:
+            assert score.main(common + ["--inf_scp", inf, "--system", name, "--out_dir", str(out)]) == 0
+    finally:
+        os.chdir(cwd)
+    return exp

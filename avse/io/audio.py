@@ -103,8 +103,9 @@ def load_audio(path: str, fs: int | None = None, *, utt: str | None = None,
 
 
 def save_audio(path: str, x: np.ndarray, fs: int, subtype: str = "PCM_16",
-               clip_ok: bool = False) -> None:
-    """Write ``x`` (``(N,)`` or ``(C, N)``, float in [-1, 1]) atomically.
+               clip_ok: bool = False, fmt: str = "WAV") -> None:
+    """Write ``x`` (``(N,)`` or ``(C, N)``, float in [-1, 1]) atomically, as a
+    ``fmt`` file (a libsndfile format: ``WAV``, ``FLAC``, ...).
 
     Raises:
         InputError: NaN/inf samples, or samples beyond [-1, 1] in a PCM file unless
@@ -121,7 +122,7 @@ def save_audio(path: str, x: np.ndarray, fs: int, subtype: str = "PCM_16",
             x = np.clip(x, -1.0, 1.0)
     data = x.T if x.ndim == 2 else x
     with atomic_path(path) as tmp:
-        sf.write(tmp, data, fs, subtype=subtype, format="WAV")
+        sf.write(tmp, data, fs, subtype=subtype, format=fmt)
 
 
 def db(x: float) -> float:
