@@ -1,5 +1,6 @@
 """The mini_av recipe, run as a user runs it, at the tiny size: stages 1-3 and 6 (data and
-noisy-input scores), then 4-6 with a briefly trained prior and shortened samplers."""
+noisy-input scores), then 4-6 with a briefly trained prior and shortened samplers; stage 8
+on a small scored experiment."""
 import json
 import os
 import subprocess
@@ -9,7 +10,7 @@ import numpy as np
 
 import pytest
 
-from testutils import REPO, recipe_copy, run_recipe
+from testutils import REPO, recipe_copy, run_recipe, scored_experiment
 
 RECIPE = os.path.join(REPO, "egs", "mini_av", "avse1")
 
@@ -80,6 +81,20 @@ def test_stage_before_inputs_fails_clearly(recipe, tmp_path):
     assert r.returncode == 2 and "denoising only" in r.stderr
     r = run_recipe(d, ["--task"], env, check=False)
     assert r.returncode == 2 and "--task needs a value" in r.stderr
+
+
+def test_stage_8_listening_page(tmp_path):
+    """Stage 8 on an experiment scored elsewhere (no corpus needed): the page of every
+    scored system lands in exp/listening; a re-run keeps it."""
+    d = recipe_copy(RECIPE, str(tmp_path / "avse1"))
+    scored_experiment(tmp_path / "avse1")
+    env = dict(os.environ, AVSE_PYTHON=sys.executable)
+    run_recipe(d, ["--stage", "8", "--listening_opts", "--max_utts 2"], env)
+    page = open(f"{d}/exp/listening/tst/index.html").read()
+    assert page.count("<audio ") == 2 * 4 and "sysB" in page
+    assert "avse1" in open(f"{d}/exp/listening/index.html").read()
+    r = run_recipe(d, ["--stage", "8", "--listening_opts", "--max_utts 2"], env)
+    assert "wrote 0 clips and 0 spectrograms" in r.stderr
 
 
 def _per_utt(path):

@@ -4,7 +4,7 @@
 #   1 data prep (local/data.sh)        2 room/noise simulation of test sets
 #   3 audio dump + lip arrays           4 diffusion-prior training
 #   5 unsupervised inference            6 scoring + RESULTS.md
-#   7 pack the trained model
+#   7 pack the trained model            8 listening page (HTML) of the scored systems
 # Re-running a stage skips finished work; a half-written output is never taken as done.
 set -euo pipefail
 
@@ -17,7 +17,7 @@ SECONDS=0
 
 # General
 stage=1              # first stage to run
-stop_stage=7         # last stage to run
+stop_stage=8         # last stage to run
 nj=4                 # parallel jobs for data work
 inference_nj=4       # parallel jobs for inference
 ngpu=0               # GPUs for training (>1: torchrun DDP)
@@ -55,9 +55,12 @@ scoring_metrics="si_sdr pesq_wb pesq_nb pesq_nb_raw estoi"
 score_ref=auto       # reference of stage 6: spk (spk1.scp), dereverb (dereverb1.scp: the dry
                      # source of a reverberant set) or auto (dereverb1.scp where the set has one)
 
+# Listening page (stage 8)
+listening_opts=      # extra flags for avse.bin.listening_page, e.g. "--max_utts 10 --audio_format wav"
+
 help_message=$(cat <<EOF2
 Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
-  --stage/--stop_stage N    stages to run (1..7), now ${stage}..${stop_stage}
+  --stage/--stop_stage N    stages to run (1..8), now ${stage}..${stop_stage}
   --nj/--inference_nj N     parallel jobs (data work / inference)
   --ngpu N                  GPUs for training; >1 runs torchrun DDP
   --gpu_inference bool      inference on a GPU
@@ -75,6 +78,7 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --lip_backend NAME|null   lip extraction for video.scp (none, haar, box)
   --lip_conf "{...}"        lip backend options (YAML mapping)
   --local_data_opts "..."   options of local/data.sh
+  --listening_opts "flags"  extra flags for the listening page of stage 8 (avse.bin.listening_page)
 EOF2
 )
 
@@ -226,6 +230,12 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
     need "${prior_dir}/${inference_model}" "train the prior first (stage 4)"
     python -m avse.bin.pack --exp_dir "${prior_dir}" --model "${inference_model}" \
         --extra ${configs[@]+"${configs[@]}"} RESULTS.md --out "${prior_dir}/packed.tar.gz"
+fi
+
+if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
+    log "Stage 8: listening page -> ${expdir}/listening/index.html"
+    python -m avse.bin.listening_page --exp_dir "${expdir}" --out_dir "${expdir}/listening" \
+        --title "Listening page: $(basename "$(dirname "$PWD")")/$(basename "$PWD")" ${listening_opts}
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"

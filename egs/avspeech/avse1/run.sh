@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # AVSpeech: an audio-visual clean-speech prior from in-the-wild YouTube clips, tested on
 # held-out test clips mixed with the toolkit's noises.
-#   ./run.sh                                     # stages 1-7, audio-visual prior
+#   ./run.sh                                     # stages 1-8, audio-visual prior
 #   ./run.sh --train_config conf/train_ao.yaml   # the audio-only prior
 #   ./run.sh --stage 1 --stop_stage 3 --nj 64    # data (sharded over --nj), simulation, dump
 # Lips: the box backend, seeded per clip with the CSV face centre (utt2face), then tracked.

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # mini_av: the synthetic audio-visual corpus, end to end on a laptop CPU.
-#   ./run.sh                                  # stages 1-7 at the default size
+#   ./run.sh                                  # stages 1-8 at the default size
 #   ./run.sh --stage 3 --stop_stage 6         # some stages
 #   ./run.sh --local_data_opts "--size tiny"  # the smallest corpus (CI)
 #   ./run.sh --modality av                    # the lip-conditioned prior (AV-UDiffSE)
 #   ./run.sh --modality av --stage 4 --train_config conf/train_av_xattn.yaml  # fusion comparison
 #   ./run.sh --task restore                   # dereverberation, separation, joint (issue C)
 #   ./run.sh --prior vae                      # the VAE-NMF baselines (--modality av: AV-CVAE)
+#   ./run.sh --stage 8 --listening_opts "--max_utts 12"  # listening page: exp/listening/index.html
 set -euo pipefail
 
 # --modality ao|av (this script's own option; the rest goes to avse.sh)

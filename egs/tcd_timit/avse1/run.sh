@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # TCD-TIMIT audio-visual speech enhancement with an unsupervised diffusion prior.
-#   ./run.sh                                   # stages 1-7 (audio-only prior, conf/train_ao.yaml)
+#   ./run.sh                                   # stages 1-8 (audio-only prior, conf/train_ao.yaml)
 #   ./run.sh --train_config conf/train_av.yaml # the audio-visual prior
 #   ./run.sh --stage 1 --stop_stage 3          # data, simulation, dump
 #   ./run.sh --stage 4 --train_config conf/train_vae.yaml \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # WHAMR!: noisy, reverberant one- and two-talker mixtures of WSJ0 speech (audio only).
-#   ./run.sh                                  # stages 1-7: data, dump, prior, inference, scoring
+#   ./run.sh                                  # stages 1-8: data, dump, prior, inference, scoring, listening page
 #   ./run.sh --stage 1 --stop_stage 3 --local_data_opts "--sample_rates [16k] --lengths [min]"
 #   ./run.sh --stage 5 --stop_stage 6 --inference_config "conf/enhance_buddy.yaml:tt_mix_single_reverb_min_16k"
 # The prior trains on clean WSJ0 si_tr_s (validation si_dt_05). Stage 5 runs each method
