@@ -32,3 +32,15 @@ def test_lips_from_npy_padded_cut_or_missing(tmp_path):
     (tmp_path / "bad.mp4").write_bytes(b"no video")
     with pytest.raises(InputError, match="bad.mp4"):
         recording_lips(str(tmp_path / "bad.mp4"), 10)
+
+
+def test_lips_from_a_video_through_a_backend(tmp_path):
+    from avse.io.video import write_video
+
+    p = str(tmp_path / "v.mp4")
+    frames = np.repeat(np.arange(0, 240, 16, dtype=np.uint8), 2)[:, None, None] * np.ones((1, 88, 88), np.uint8)
+    write_video(p, frames, fps=50.0)   # 0.6 s at 50 fps -> 15 frames at 25 fps
+    lips = recording_lips(p, 16, backend="none")   # 0.04 s short: padded
+    crops, mask, rel = lips.window(0, 16)
+    assert crops.shape == (16, 88, 88) and mask.all() and rel[:15].min() == 1 and rel[15] == 0
+    assert abs(int(crops[14, 40, 40]) - 224) <= 2   # the frames' grey levels, in order
