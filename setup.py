@@ -43,5 +43,6 @@ setup(
     python_requires=">=3.10",
     install_requires=install_requires,
     extras_require=extras_require,
+    entry_points={"console_scripts": ["avse-enhance=avse.bin.enhance_files:cli"]},
     license="Apache-2.0",
 )

@@ -93,3 +93,38 @@ def scored_experiment(root):
     finally:
         os.chdir(cwd)
     return exp
+
+
+TINY_LIP = {"dim": 16, "front_channels": 4, "front_kernel": [3, 3, 3], "channels": [8], "input_pool": 4,
+            "tcn_layers": 1}
+
+
+def tiny_model(path: str, av: bool = False, fs: int = 16000, seed: int = 0, vae: bool = False) -> str:
+    """An untrained tiny score model file at ``path`` (NCSN++ ``tiny``, ``nf: 8``; STFT 126/32;
+    ``av``: a lip encoder with gated cross-attention; ``vae``: a frame-wise VAE prior on a
+    linear STFT 128/32 instead): a real model file, in a fraction of a second, for tests of
+    what loads and runs it."""
+    import torch
+
+    from avse.diffusion.sde import SDES
+    from avse.dsp.stft import SpectralFrontEnd
+    from avse.nets.score_model import ScoreModel
+    from avse.nets.storage import export_model
+
+    torch.manual_seed(seed)
+    if vae:
+        from avse.nets.vae import SpeechVAE
+        fe = SpectralFrontEnd(n_fft=128, hop=32, window="sqrthann", alpha=1.0, beta=1.0, pad_multiple=1)
+        model = SpeechVAE.from_config("vae", {"latent": 4, "hidden": 16, "n_freq": fe.n_freq})
+        export_model(path, {"model": model.config, "sde": None, "frontend": fe.config(), "fs": fs},
+                     model.state_dict())
+        return path
+    fe = SpectralFrontEnd(n_fft=126, hop=32)
+    conf = {"preset": "tiny", "nf": 8, "ch_mult": [1, 2, 2]}
+    if av:
+        conf.update(lip_encoder="resnet_tcn", lip_encoder_conf=TINY_LIP, fusion="gated_xattn",
+                    fusion_conf={"spec_fps": fs / fe.hop, "cond_fps": 25.0})
+    model = ScoreModel.from_config("ncsnpp", conf, SDES.build("ouve"))
+    export_model(path, {"model": model.config, "sde": {"name": "ouve", "conf": {}}, "frontend": fe.config(),
+                        "fs": fs}, model.state_dict(), 0, {"lip_rel_source": "conf"} if av else {})
+    return path

@@ -174,21 +174,17 @@ class Enhance:
         """Enhance one waveform ``(N,)`` float32; returns ``(y, nfe)`` with ``y`` (N,) float32,
         or (K, N) for an enhancer with K > 1 output sources. An audio-visual prior gets this
         utterance's lips: bound into the score function, or as a VAE's conditioning."""
-        fe, dev = self.m.frontend, self.device
+        from avse.enhance.chunked import enhance_waveform
+
         scale = float(np.max(np.abs(x)))
-        xt = torch.from_numpy(x / scale).to(dev)
-        X, T = fe.pad_frames(fe(xt))
-        X = X.to(torch.complex64)
-        gen = torch.Generator(device=dev).manual_seed(stable_hash(self.args.seed, key))
+        gen = torch.Generator(device=self.device).manual_seed(stable_hash(self.args.seed, key))
         if self.m.kind == "vae":
             cond = None if self.lips is None else self.lips.conditioning(key)
-            S = self.enhancer(self.m.model, X, generator=gen, cond=cond)
+            y, nfe = enhance_waveform(self.m, self.enhancer, x / scale, gen, cond=cond)
         else:
             score_fn = self.score_fn if self.lips is None else self.lips.score_fn(key, grad=self.grad)
-            S = self.enhancer(score_fn, self.m.sde, X, generator=gen, **self.aux(key))
-        y = fe.inverse(fe.crop_frames(S, T), length=len(x)).float().cpu().numpy() * scale
-        nfe = int((getattr(self.enhancer, "last_stats", None) or {}).get("nfe", 0))
-        return y.astype(np.float32), nfe
+            y, nfe = enhance_waveform(self.m, self.enhancer, x / scale, gen, score_fn=score_fn, **self.aux(key))
+        return y * scale, nfe
 
     def __call__(self, key: str) -> dict:
         x, fs = load_audio(self.wavs[key], self.m.fs, utt=key, allow_silent=True)

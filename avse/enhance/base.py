@@ -24,6 +24,12 @@ back. The ``b = n_samples`` samples run as one batch ``(b, F, T)``. Network call
 ``n_em * n_steps * (1 + n_corrector)`` (300 by default) for ``udiffse``,
 ``n_steps * (1 + n_corrector)`` (60) for ``udiffse_plus``.
 
+A noise PSD estimated elsewhere (chunked enhancement of a long file:
+:mod:`avse.enhance.chunked`) comes as ``noise_psd=P`` (F, 1) in the units of the noise
+model's power of ``X`` (:meth:`avse.enhance.noise_choice._PSDModel.power`); it replaces
+the model's own estimate from ``X``, for a noise model with ``file_psd`` (an error
+otherwise).
+
 Silence passthrough: if ``max |X| <= silence`` (default 1e-12; an all-zero input) the
 input is returned unchanged (zeros for zeros) without calling the network, so no
 division by zero and no NaN. All tensors live on ``X``'s device; without a
@@ -117,10 +123,11 @@ class DiffusionEnhancer(ABC):
         z = randn_like(mean.expand(self.n_samples, *Xn.shape), generator)
         return mean + sigma * z
 
-    def _noise(self, Xn: torch.Tensor, generator, frontend=None, measurement=None
+    def _noise(self, Xn: torch.Tensor, generator, frontend=None, measurement=None, psd=None
                ) -> GaussianObservation:
-        """The noise model of one utterance (:meth:`avse.enhance.noise_choice.NoiseChoice.observation`)."""
-        return self.noise_model.observation(Xn, generator, frontend, measurement)
+        """The noise model of one utterance (:meth:`avse.enhance.noise_choice.NoiseChoice.observation`);
+        ``psd``: the normalised ``noise_psd`` of :meth:`__call__` (None: estimated from ``Xn``)."""
+        return self.noise_model.observation(Xn, generator, frontend, measurement, psd=psd)
 
     def _sampler(self, sde: SDE) -> PCSampler:
         return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector)
@@ -144,9 +151,14 @@ class DiffusionEnhancer(ABC):
     def __call__(self, score_fn: ScoreFn, sde: SDE, X: torch.Tensor,
                  generator: torch.Generator | None = None, **aux) -> torch.Tensor:
         """Restore ``X`` (F, T) complex -> ``S_hat`` (F, T) complex, or (K, F, T) for
-        ``n_sources = K > 1`` (same device/dtype). ``aux``: see :attr:`needs`."""
+        ``n_sources = K > 1`` (same device/dtype). ``aux``: see :attr:`needs`, and
+        ``noise_psd`` (module docstring)."""
         self._check(X)
         self._check_aux(aux)
+        noise_psd = aux.pop("noise_psd", None)
+        if noise_psd is not None and not self.noise_model.file_psd:
+            raise InputError(f"{type(self).__name__}: noise model {self.noise!r} takes no noise PSD "
+                             "estimated elsewhere (only stationary, or nmf with init: quantile)")
         t0 = time.perf_counter()
         scale = float(X.abs().max())
         if not scale > self.silence:
@@ -154,6 +166,8 @@ class DiffusionEnhancer(ABC):
                                "is_divergence": None, "passthrough": "silent", "seconds": 0.0}
             return X.clone() if self.n_sources == 1 else X.expand(self.n_sources, *X.shape).clone()
         counted = CountingScore(score_fn)
+        if noise_psd is not None:   # to the units of X / scale
+            aux["noise_psd"] = noise_psd / scale ** self.noise_model.power_exponent(aux.get("frontend"))
         with torch.set_grad_enabled(self.needs_grad):
             S, stats = self._run(counted, sde, X / scale, self._generator(X, generator), **aux)
         stats.update(nfe=counted.calls, scale=scale, passthrough=None,

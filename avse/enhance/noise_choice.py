@@ -21,6 +21,14 @@ the likelihood steps use.
 compressed STFT domain) or ``linear`` (Gaussian in the linear STFT domain, mapped to the
 compressed domain through the running speech estimate,
 :class:`~avse.enhance.noise_models.CompressedDomainNoise`; needs the front-end).
+
+A PSD estimated elsewhere: the models whose estimate is a quantile PSD of the input
+(``stationary``; ``nmf`` with ``init: quantile``; :attr:`NoiseChoice.file_psd`) take
+``observation(..., psd=P)`` instead of estimating it from ``Xn``. Chunked enhancement of a
+long recording (:mod:`avse.enhance.chunked`) gives every chunk the estimate of the whole
+file this way (:mod:`avse.enhance.file_noise`). ``P`` (F, 1) is in the units of
+:meth:`_PSDModel.power` of ``Xn``; that of ``X / c`` is that of ``X`` divided by
+``c ** power_exponent(frontend)``.
 """
 from __future__ import annotations
 
@@ -41,17 +49,20 @@ class NoiseChoice(ABC):
     """Base of the registered noise models.
 
     ``updates``: the M-steps change the model (an NMF), so an enhancer runs them;
-    ``needs_frontend``: :meth:`observation` needs ``frontend`` (its compression exponent).
+    ``needs_frontend``: :meth:`observation` needs ``frontend`` (its compression exponent);
+    ``file_psd``: :meth:`observation` takes ``psd=`` (module docstring).
     """
 
     updates = False
     needs_frontend = False
+    file_psd = False
 
     @abstractmethod
-    def observation(self, Xn: torch.Tensor, generator=None, frontend=None, measurement=None
-                    ) -> GaussianObservation:
+    def observation(self, Xn: torch.Tensor, generator=None, frontend=None, measurement=None,
+                    psd: torch.Tensor | None = None) -> GaussianObservation:
         """The noise model of one utterance: ``Xn`` (F, T) complex, the normalised noisy
-        compressed STFT; ``measurement``: the operator ``A`` (None: identity)."""
+        compressed STFT; ``measurement``: the operator ``A`` (None: identity); ``psd``
+        (F, 1): a PSD estimated elsewhere, only where :attr:`file_psd`."""
 
     def _alpha(self, frontend) -> float:
         if frontend is None:
@@ -73,22 +84,35 @@ class _PSDModel(NoiseChoice):
         self.psd_conf = dict(q=float(quantile), smooth=int(smooth), bias=float(bias))
         self.needs_frontend = domain == "linear"
 
-    def _power(self, Xn, frontend) -> torch.Tensor:
+    def power(self, Xn, frontend) -> torch.Tensor:
         """``|Z|^2`` (F, T): the power of the observation in the model's domain."""
         Z = decompress(Xn, self._alpha(frontend)) if self.domain == "linear" else Xn
         return Z.abs().pow(2)
+
+    def power_exponent(self, frontend) -> float:
+        """:meth:`power` of ``X / c`` is that of ``X`` divided by ``c`` to this power."""
+        return 2.0 / self._alpha(frontend) if self.domain == "linear" else 2.0
+
+    def _psd(self, power: torch.Tensor, psd: torch.Tensor | None) -> torch.Tensor:
+        """The given ``psd`` (F, 1), or the quantile PSD of ``power`` (F, T)."""
+        if psd is None:
+            return quantile_psd(power, **self.psd_conf)
+        if psd.shape != (power.shape[0], 1):
+            raise InputError(f"noise model: a given PSD must be ({power.shape[0]}, 1), got {tuple(psd.shape)}")
+        return psd.to(device=power.device, dtype=power.dtype)
 
 
 @NOISES.register("stationary")
 class Stationary(_PSDModel):
     """A fixed per-frequency PSD from the noisy input (module docstring)."""
 
+    file_psd = True
+
     def __init__(self, domain: str = "compressed", quantile: float = 0.1, smooth: int = 5, bias: float = 4.0):
         super().__init__(domain, quantile, smooth, bias)
 
-    def observation(self, Xn, generator=None, frontend=None, measurement=None):
-        power = self._power(Xn, frontend)
-        psd = quantile_psd(power, **self.psd_conf)
+    def observation(self, Xn, generator=None, frontend=None, measurement=None, psd=None):
+        psd = self._psd(self.power(Xn, frontend), psd)
         if self.domain == "linear":
             return CompressedDomainNoise(self._alpha(frontend), psd=psd, measurement=measurement)
         return FixedVarianceNoise(psd, measurement=measurement)
@@ -111,13 +135,14 @@ class NMFNoise(_PSDModel):
                              f"got {rank}, {iters}, {gamma}, {init_iters}")
         self.rank, self.iters, self.gamma = int(rank), int(iters), float(gamma)
         self.init, self.init_iters = init, int(init_iters)
+        self.file_psd = init == "quantile"
 
-    def observation(self, Xn, generator=None, frontend=None, measurement=None):
-        power = self._power(Xn, frontend)
+    def observation(self, Xn, generator=None, frontend=None, measurement=None, psd=None):
+        power = self.power(Xn, frontend)
         nmf = NMF.random(*Xn.shape[-2:], self.rank, generator=generator, gamma=self.gamma,
                          target_power=float(power.mean()), device=Xn.device, dtype=Xn.real.dtype)
         if self.init == "quantile":
-            nmf.update(quantile_psd(power, **self.psd_conf).expand(power.shape).contiguous(), self.init_iters)
+            nmf.update(self._psd(power, psd).expand(power.shape).contiguous(), self.init_iters)
         if self.domain == "linear":
             return CompressedDomainNoise(self._alpha(frontend), nmf=nmf, n_iter=self.iters,
                                          measurement=measurement)
@@ -133,7 +158,7 @@ class Fixed(NoiseChoice):
             raise InputError(f"noise model fixed: var must be > 0, got {var}")
         self.var = float(var)
 
-    def observation(self, Xn, generator=None, frontend=None, measurement=None):
+    def observation(self, Xn, generator=None, frontend=None, measurement=None, psd=None):
         return FixedVarianceNoise(self.var, measurement=measurement)
 
 
@@ -141,7 +166,7 @@ class Fixed(NoiseChoice):
 class Zero(NoiseChoice):
     """No noise: ``X = A(S)``."""
 
-    def observation(self, Xn, generator=None, frontend=None, measurement=None):
+    def observation(self, Xn, generator=None, frontend=None, measurement=None, psd=None):
         return ZeroNoise(measurement)
 
 

@@ -134,7 +134,7 @@ class PosteriorEnhancer(DiffusionEnhancer):
 
     def _run(self, score_fn, sde, Xn, generator, **aux):
         meas = self._measurement(Xn, **aux)
-        obs = self._noise(Xn, generator, aux.get("frontend"), measurement=meas)
+        obs = self._noise(Xn, generator, aux.get("frontend"), measurement=meas, psd=aux.get("noise_psd"))
         hooks = self._extra_hooks(obs, Xn, generator) + self._hooks(obs, meas, Xn, sde)
         sampler = PCSampler(sde, n_steps=self.n_steps, snr=self.snr,
                             n_corrector=self.n_corrector, grad=self.needs_grad)

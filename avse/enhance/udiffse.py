@@ -43,7 +43,7 @@ class UDiffSE(DiffusionEnhancer):
         self.n_em, self.skip_first = int(n_em), bool(skip_first)
 
     def _run(self, score_fn, sde, Xn, generator, **aux):
-        noise = self._noise(Xn, generator, aux.get("frontend"))
+        noise = self._noise(Xn, generator, aux.get("frontend"), psd=aux.get("noise_psd"))
         sampler = self._sampler(sde)
         lik_steps = 0
         for it in range(self.n_em):
@@ -73,7 +73,7 @@ class UDiffSEPlus(DiffusionEnhancer):
         self.nmf_start = float(nmf_start)
 
     def _run(self, score_fn, sde, Xn, generator, **aux):
-        noise = self._noise(Xn, generator, aux.get("frontend"))
+        noise = self._noise(Xn, generator, aux.get("frontend"), psd=aux.get("noise_psd"))
         hook = LikelihoodHook(noise, Xn, lam=self.lam, period=self.lik_period,
                               m_step_from_tweedie=True, integrator=self.lik_integrator,
                               mstep_from=int(round(self.nmf_start * self.n_steps)))

@@ -24,7 +24,7 @@ def _label(path: str, utt: str | None) -> str:
     return f"utterance {utt!r} ({path})" if utt else str(path)
 
 
-def _open(path: str, utt: str | None):
+def open_source(path: str, utt: str | None = None):
     """Return something soundfile can read: a path or a BytesIO from a pipe command."""
     if path.rstrip().endswith("|"):
         cmd = path.rstrip()[:-1]
@@ -40,7 +40,7 @@ def _open(path: str, utt: str | None):
 
 def audio_info(path: str, utt: str | None = None) -> tuple[int, int, int]:
     """Return ``(sample_rate, channels, frames)`` without reading the samples."""
-    src = _open(path, utt)
+    src = open_source(path, utt)
     try:
         info = sf.info(src)
     except Exception as e:  # soundfile raises RuntimeError/LibsndfileError
@@ -77,7 +77,7 @@ def load_audio(path: str, fs: int | None = None, *, utt: str | None = None,
         InputError: missing/unreadable file, wrong rate, several channels when
             ``mono``, empty or silent audio, NaN or infinite samples.
     """
-    src = _open(path, utt)
+    src = open_source(path, utt)
     try:
         x, sr = sf.read(src, dtype="float32", always_2d=True)
     except InputError:

@@ -67,6 +67,19 @@ def make_cond_score_fn(model: torch.nn.Module, device: torch.device, amp: bool,
     return score_fn
 
 
+def encode_lips(model, lips: np.ndarray, mask: np.ndarray, rel: np.ndarray, device: torch.device
+                ) -> Dict[str, torch.Tensor]:
+    """The conditioning of one utterance: ``lips (T, H, W)`` uint8, ``mask (T,)`` bool (False:
+    frame missing), ``rel (T,)`` reliability -> ``{"cond": (1, T, D) embeddings, "cond_mask":
+    (1, T) bool, "cond_rel": (1, T) float32 (0 where missing)}``."""
+    rel = (np.asarray(rel, np.float32) * mask).astype(np.float32)
+    lt = torch.from_numpy(np.ascontiguousarray(lips))[None].to(device)
+    mt = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))[None].to(device)
+    with torch.no_grad():
+        emb = model.encode_cond(lt, mt)
+    return {"cond": emb, "cond_mask": mt, "cond_rel": torch.from_numpy(rel)[None].to(device)}
+
+
 def lips_requested(lip_scp: Optional[str], lip_degrade: str) -> bool:
     """True when the command line asks for lip conditioning explicitly."""
     return bool(lip_scp) or (lip_degrade or "none") != "none"
@@ -155,12 +168,7 @@ class LipConditioner:
             lips, mask, rel = degrade(self.lip_degrade, lips, mask, rel, rng)
         if self.rel_model is not None and len(lips):
             rel = np.asarray(self.rel_model(np.ascontiguousarray(lips)), dtype=np.float32).reshape(-1)
-        rel = (rel * mask).astype(np.float32)
-        lt = torch.from_numpy(np.ascontiguousarray(lips))[None].to(self.device)
-        mt = torch.from_numpy(mask)[None].to(self.device)
-        with torch.no_grad():
-            emb = self.model.encode_cond(lt, mt)
-        return {"cond": emb, "cond_mask": mt, "cond_rel": torch.from_numpy(rel)[None].to(self.device)}
+        return encode_lips(self.model, lips, mask, rel, self.device)
 
     def _other(self, key: str, n: int):
         """The lips of the utterance after ``key`` (sorted, cyclic), cut or padded to ``n``

@@ -86,6 +86,22 @@ def _read(path: str) -> Dict[str, Any]:
     raise InputError(f"{path}: not an avse model file or training checkpoint")
 
 
+def read_model_info(path: str) -> Dict[str, Any]:
+    """What ``path`` describes, without building the network: ``kind`` (``"score"`` or
+    ``"vae"``), ``audio_visual``, ``fs``, ``frontend`` (STFT settings), ``model`` (its
+    architecture config), ``sde`` and ``step``. Raises :class:`InputError` as :func:`load_model`."""
+    obj = _read(path)
+    try:
+        arch = dict(obj["model"])
+        info = {"kind": "vae" if arch.get("format") == "vae" else "score",
+                "audio_visual": bool((arch.get("model_conf") or {}).get("lip_encoder")),
+                "fs": int(obj["fs"]), "frontend": dict(obj["frontend"]), "model": arch,
+                "sde": obj.get("sde"), "step": int(obj.get("step") or 0)}
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{path}: incomplete model file: {e!r}") from e
+    return info
+
+
 def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the score model of ``path`` with its weights, on ``device``.
 

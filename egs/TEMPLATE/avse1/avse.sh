@@ -54,6 +54,8 @@ inference_sets=      # test sets to enhance in stage 5 (default: all --test_sets
 scoring_metrics="si_sdr pesq_wb pesq_nb pesq_nb_raw estoi"
 score_ref=auto       # reference of stage 6: spk (spk1.scp), dereverb (dereverb1.scp: the dry
                      # source of a reverberant set) or auto (dereverb1.scp where the set has one)
+pack_default=        # stage 7: the inference config that avse-enhance uses by default (its name,
+                     # e.g. udiffse_plus for conf/enhance_udiffse_plus.yaml; not among them: the first)
 
 # Listening page (stage 8)
 listening_opts=      # extra flags for avse.bin.listening_page, e.g. "--max_utts 10 --audio_format wav"
@@ -71,6 +73,7 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --inference_sets "<names>" test sets to enhance (default: --test_sets)
   --inference_config "A.yaml B.yaml:set1,set2"  configs of stage 5 (B only on set1, set2)
   --score_ref auto|spk|dereverb  scoring reference (auto: dereverb1.scp where present)
+  --pack_default NAME       default method of the packed model (stage 7; default: the first config)
   --train_args/--inference_args "flags"   extra flags (every YAML key is a flag)
   --skip_train bool         reuse an existing model
   --lip_pretrain_config YAML  pretrain the lip encoder of an AV prior in stage 4 (its objective: phones or sync)
@@ -228,8 +231,15 @@ fi
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
     log "Stage 7: pack the model"
     need "${prior_dir}/${inference_model}" "train the prior first (stage 4)"
+    # the inference configs are recorded as method settings: avse-enhance needs only the archive
+    default=()
+    for c in ${configs[@]+"${configs[@]}"}; do
+        n=$(basename "${c}" .yaml); n=${n#enhance_}
+        [ "${n}" != "${pack_default}" ] || default=(--default_enhance "${n}")
+    done
     python -m avse.bin.pack --exp_dir "${prior_dir}" --model "${inference_model}" \
-        --extra ${configs[@]+"${configs[@]}"} RESULTS.md --out "${prior_dir}/packed.tar.gz"
+        --enhance_config ${configs[@]+"${configs[@]}"} ${default[@]+"${default[@]}"} \
+        --extra RESULTS.md --out "${prior_dir}/packed.tar.gz"
 fi
 
 if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then

@@ -53,10 +53,12 @@ train_config=conf/train.yaml
 inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml conf/enhance_udiffse_plus_fast.yaml
     conf/enhance_udiffse_plus_paper_noise.yaml"
 extra=()
+pack_default=udiffse_plus   # the method avse-enhance uses with the packed model (stage 7)
 case "${modality}" in
     ao) ;;
     av)
         train_config=conf/train_av.yaml
+        pack_default=av_udiffse_plus
         inference_config="conf/enhance_av_udiffse.yaml conf/enhance_av_udiffse_plus.yaml"
         for d in missing50 occlude shift3 shuffle; do
             inference_config+=" conf/enhance_av_udiffse_plus_${d}.yaml"
@@ -70,6 +72,7 @@ case "${prior}" in
     vae|rvae)
         [ "${task}" = denoise ] || { echo "--prior ${prior} has no --task ${task} (denoising only)" >&2; exit 2; }
         inference_config="conf/enhance_vae_mcem.yaml conf/enhance_vae_vem.yaml"
+        pack_default=vae_vem
         case "${prior}-${modality}" in
             vae-ao) train_config=conf/train_vae.yaml ;;
             vae-av) train_config=conf/train_av_vae.yaml
@@ -88,6 +91,7 @@ case "${task}" in
         inference_config="conf/enhance_dps_informed.yaml:test_reverb conf/enhance_buddy.yaml:test_reverb
             conf/enhance_separate.yaml:test_2spk
             conf/enhance_joint.yaml:test_joint conf/enhance_cascade.yaml:test_joint"
+        pack_default=buddy
         ;;
     *) echo "--task must be denoise or restore, got '${task}'" >&2; exit 2 ;;
 esac
@@ -101,4 +105,5 @@ esac
     --inference_config "${inference_config}" \
     --lip_backend none \
     --nj 2 --inference_nj 2 \
+    --pack_default "${pack_default}" \
     ${extra[@]+"${extra[@]}"} ${args[@]+"${args[@]}"}

@@ -1,0 +1,60 @@
+"""An enhancement method's settings as one mapping: what a packed model records.
+
+The settings are the keys of a stage-5 config (``conf/enhance_*.yaml``) that decide the
+output: ``method`` (a name of :data:`avse.enhance.base.ENHANCERS`), ``method_conf`` and
+the lip options of an audio-visual prior (``lip_rel_source``, ``lip_degrade``,
+``lip_guidance``). :func:`resolve_settings` checks them (the enhancer is built, so a bad
+option fails where it is written) and fills ``method_conf`` with the constructor's
+defaults, so that a recorded config keeps its meaning if a later avse changes a default
+(nested mappings such as ``noise_conf`` are kept as written). :func:`merge_settings`
+lays options given later (a command line) over recorded ones.
+"""
+from __future__ import annotations
+
+import copy
+
+from avse.errors import InputError
+
+SETTINGS_KEYS = ("method", "method_conf", "lip_rel_source", "lip_degrade", "lip_guidance")
+
+
+def resolve_settings(cfg: dict, where: str) -> dict:
+    """``cfg`` checked and completed (module docstring); errors name ``where``."""
+    from avse.enhance import ENHANCERS
+    from avse.enhance.base import constructor_defaults
+
+    if not isinstance(cfg, dict):
+        raise InputError(f"{where}: enhancement settings must be a mapping, got {type(cfg).__name__}")
+    extra = sorted(set(cfg) - set(SETTINGS_KEYS))
+    if extra:
+        raise InputError(f"{where}: keys {extra} are not method settings (only {list(SETTINGS_KEYS)})")
+    method, conf = cfg.get("method"), cfg.get("method_conf") or {}
+    if method not in ENHANCERS:
+        raise InputError(f"{where}: method {method!r} is not one of {ENHANCERS.names()}")
+    if not isinstance(conf, dict):
+        raise InputError(f"{where}: method_conf must be a mapping, got {conf!r}")
+    try:
+        enhancer = ENHANCERS.build(method, **conf)
+    except (InputError, TypeError) as e:
+        raise InputError(f"{where}: method {method}: {e}") from e
+    out = {k: copy.deepcopy(v) for k, v in cfg.items() if v is not None}
+    out["method_conf"] = {**constructor_defaults(type(enhancer)), **copy.deepcopy(conf)}
+    return out
+
+
+def merge_settings(base: dict, over: dict) -> dict:
+    """``over`` laid on ``base``: its ``method_conf`` keys replace those of ``base``
+    (nested mappings merged), its other non-None values replace ``base``'s."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if v is None:
+            continue
+        out[k] = _deep_merge(out.get(k) or {}, v) if k == "method_conf" else copy.deepcopy(v)
+    return out
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
