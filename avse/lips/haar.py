@@ -99,16 +99,13 @@ def face_track(frames: np.ndarray, face_xy: Optional[Sequence[float]] = None,
     return out
 
 
-@LIP_BACKENDS.register("haar")
-def haar(frames: np.ndarray, fps: float, face_xy: Optional[Sequence[float]] = None,
-         cascade: str = DEFAULT_CASCADE, scale_factor: float = 1.1, min_neighbors: int = 5,
-         min_face: float = 0.15, detect_max_side: int = 480, max_jump: float = 0.5,
-         mouth_x: float = MOUTH_X, mouth_y: float = MOUTH_Y, mouth_size: float = MOUTH_SIZE,
-         median: int = 5, sigma: float = 1.0, outlier: float = 0.25, size: int = LIP_SIZE
-         ) -> tuple[np.ndarray, np.ndarray]:
-    """Full-face video ``(T, H, W)`` uint8 at ``fps`` -> 25 fps mouth crops
-    ``(T', size, size)`` uint8 and confidences ``(T',)`` float32 (0: no detection,
-    box interpolated). Raises :class:`InputError` when no frame has a face."""
+def haar_lips(frames: np.ndarray, fps: float, face_xy: Optional[Sequence[float]] = None,
+              cascade: str = DEFAULT_CASCADE, scale_factor: float = 1.1, min_neighbors: int = 5,
+              min_face: float = 0.15, detect_max_side: int = 480, max_jump: float = 0.5,
+              mouth_x: float = MOUTH_X, mouth_y: float = MOUTH_Y, mouth_size: float = MOUTH_SIZE,
+              median: int = 5, sigma: float = 1.0, outlier: float = 0.25, size: int = LIP_SIZE
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`haar` with the smoothed mouth boxes ``(T', 3)`` as a third result."""
     if frames.ndim != 3:
         raise InputError(f"expected greyscale frames (T, H, W), got shape {frames.shape}")
     frames = resample_frames(frames, fps, LIP_FPS)
@@ -119,6 +116,21 @@ def haar(frames: np.ndarray, fps: float, face_xy: Optional[Sequence[float]] = No
         raise InputError(f"no face found by the Haar cascade in any of {len(frames)} frames "
                          f"({frames.shape[2]}x{frames.shape[1]})")
     track = mouth_from_face(faces, mouth_x, mouth_y, mouth_size)
-    lips, conf, _ = track_to_lips(frames, track, found.astype(float), size=size, median=median,
-                                  sigma=sigma, outlier=outlier)
+    return track_to_lips(frames, track, found.astype(float), size=size, median=median,
+                         sigma=sigma, outlier=outlier)
+
+
+@LIP_BACKENDS.register("haar")
+def haar(frames: np.ndarray, fps: float, face_xy: Optional[Sequence[float]] = None,
+         cascade: str = DEFAULT_CASCADE, scale_factor: float = 1.1, min_neighbors: int = 5,
+         min_face: float = 0.15, detect_max_side: int = 480, max_jump: float = 0.5,
+         mouth_x: float = MOUTH_X, mouth_y: float = MOUTH_Y, mouth_size: float = MOUTH_SIZE,
+         median: int = 5, sigma: float = 1.0, outlier: float = 0.25, size: int = LIP_SIZE
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Full-face video ``(T, H, W)`` uint8 at ``fps`` -> 25 fps mouth crops
+    ``(T', size, size)`` uint8 and confidences ``(T',)`` float32 (0: no detection,
+    box interpolated). Raises :class:`InputError` when no frame has a face."""
+    lips, conf, _ = haar_lips(frames, fps, face_xy, cascade, scale_factor, min_neighbors, min_face,
+                              detect_max_side, max_jump, mouth_x, mouth_y, mouth_size, median, sigma,
+                              outlier, size)
     return lips, conf
