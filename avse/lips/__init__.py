@@ -5,4 +5,4 @@ already a mouth crop), ``haar`` (face detection, :mod:`avse.lips.haar`) and ``bo
 (a given box, tracked; :mod:`avse.lips.track`).
 """
 from avse.lips.backends import LIP_BACKENDS, LIP_FPS, LIP_SIZE, resample_frames  # noqa: F401
-from avse.lips import haar, track  # noqa: F401,E402  (register the backends)
+from avse.lips import haar, landmarks, track  # noqa: F401,E402  (register the backends)
