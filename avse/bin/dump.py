@@ -1,7 +1,7 @@
 """Stage 3: audio at the working rate and lip arrays, into a dump dir.
 
     python -m avse.bin.dump --data_dir data/X --out_dir dump/raw/X --fs 16000 \\
-        [--lip_backend none|haar|box] [--lip_conf "{...}"] [--key_file K --job J] [--merge true]
+        [--lip_backend none|haar|landmarks|box] [--lip_conf "{...}"] [--key_file K --job J] [--merge true]
 
 Every audio table (``wav.scp``, ``spk*.scp``, ``reverb*.scp``, ``noise*.scp``,
 ``dereverb*.scp``) is read and validated; files already at ``--fs`` are referenced
@@ -9,7 +9,7 @@ in place, others are resampled into ``out_dir/<table>/``. Other per-utterance ta
 are copied. With ``video.scp`` and a lip backend, the mouth crops are written as
 ``(T, 88, 88)`` uint8 ``.npy`` (``lip.scp``) with per-frame confidences
 ``(T,)`` float32 (``lip_conf.scp``), by :func:`avse.lips.extract.extract_lips`; the
-backend is ``--lip_backend`` with options ``--lip_conf`` (``none``, ``haar``, ``box``),
+backend is ``--lip_backend`` with options ``--lip_conf`` (``none``, ``haar``, ``landmarks``, ``box``),
 and a per-utterance face centre from ``utt2face`` (``<x> <y>`` in [0, 1]) is passed
 to it as ``face_xy``.
 

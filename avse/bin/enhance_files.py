@@ -79,7 +79,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lip_guidance", type=none_or(float), default=None,
                    help="classifier-free guidance weight on the lips (default: the method's, else 1)")
     p.add_argument("--video_dir", type=none_or(str), default=None, help="videos or .npy mouth crops (AV models)")
-    p.add_argument("--lip_backend", default="haar", help="lip extraction of a video: haar, box or none")
+    p.add_argument("--lip_backend", default="haar", help="lip extraction of a video: haar, landmarks (the face extra; else haar), box or none")
     p.add_argument("--lip_conf", type=yaml_value, default={}, help="lip backend options (mapping)")
     p.add_argument("--max_av_mismatch", type=float, default=0.5,
                    help="largest video/audio length difference (s) padded or cut; beyond it the file fails")

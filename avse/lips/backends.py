@@ -5,7 +5,8 @@ Every backend is ``backend(frames, fps, **info) -> (lips, conf)`` with ``frames`
 and ``conf`` ``(T',)`` float32 in [0, 1], the per-frame confidence that the crop
 shows the mouth. Backends register in :data:`LIP_BACKENDS`; ``none`` is for input
 that is already a mouth crop (mini_av, pre-cropped TCD-TIMIT releases); ``haar``
-(:mod:`avse.lips.haar`) and ``box`` (:mod:`avse.lips.track`) crop full-face video.
+(:mod:`avse.lips.haar`), ``landmarks`` (:mod:`avse.lips.landmarks`) and ``box``
+(:mod:`avse.lips.track`) crop full-face video.
 ``info`` is the backend's configuration (``lip_conf``) plus ``face_xy`` when the data
 dir has ``utt2face``; an unknown key is an error.
 """
