@@ -50,3 +50,16 @@ def test_score_model_encodes_features_and_takes_embeddings():
         a = m(x, t, cond=feats, cond_mask=mask)
         b = m(x, t, cond=m.encode_cond(feats, mask), cond_mask=mask)
     torch.testing.assert_close(a, b)
+
+
+def test_vae_prior_encodes_features_and_takes_embeddings():
+    from avse.nets.vae import VAES
+
+    torch.manual_seed(0)
+    m = VAES.build("vae", n_freq=17, latent=4, hidden=16, lip_encoder="features",
+                   lip_encoder_conf={"in_dim": 6, "dim": 4}).eval()
+    feats, mask = torch.randn(1, 4, 6), torch.ones(1, 4, dtype=torch.bool)
+    a = m.visual(feats, mask)["cond"]
+    b = m.visual(m.encode_cond(feats, mask), mask)["cond"]
+    assert a.shape == (1, 4, 4)
+    torch.testing.assert_close(a, b)
