@@ -44,6 +44,8 @@ training source; or ``--lip_rel_model``, a lip-reliability network run on the li
 as given) are encoded once and bound into the score function by a closure
 (:mod:`avse.nets.lip_cond`), so the enhancers stay modality-agnostic.
 ``--lip_degrade missing50|occlude|shift3`` degrades the test lips (robustness rows).
+A model on precomputed visual features (``lip_encoder: features``) reads
+``<data_dir>/lip_feats.scp`` (or the ``lip_table`` it was trained with) instead.
 An audio-only model refuses ``--lip_scp``/``--lip_degrade``; an audio-visual model
 refuses to run without lips.
 """
@@ -82,7 +84,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast of the network (CUDA only)")
     p.add_argument("--lip_scp", type=none_or(str), default=None,
-                   help="lips for an audio-visual model (default: <data_dir>/lip.scp)")
+                   help="lips for an audio-visual model (default: <data_dir>/lip.scp; for a model on visual "
+                        "features <data_dir>/lip_feats.scp, or the table it was trained on)")
     p.add_argument("--lip_rel_source", default="auto", choices=["auto", "conf", "rel", "none"],
                    help="lip reliability: the model's training source, lip_conf.scp, lip_rel.scp or 1")
     p.add_argument("--lip_rel_model", type=none_or(str), default=None,
@@ -150,11 +153,11 @@ class Enhance:
         self.aux_tables = load_aux_tables(self.enhancer, args.data_dir, args.method)
         self.score_fn = None if self.m.kind == "vae" else \
             make_cond_score_fn(self.m.model, self.device, args.use_amp, cond=None, grad=self.grad)
+        tcfg = self.m.meta.get("train_config") or {}
         self.lips = LipConditioner.for_model(
-            self.m.model, args.data_dir, args.lip_scp, args.lip_rel_source,
-            (self.m.meta.get("train_config") or {}).get("lip_rel_source"), self.device, args.use_amp,
-            args.lip_degrade, args.seed, args.model, args.lip_rel_model, args.lip_guidance,
-            args.lip_variance_temper)
+            self.m.model, args.data_dir, args.lip_scp, args.lip_rel_source, tcfg.get("lip_rel_source"),
+            self.device, args.use_amp, args.lip_degrade, args.seed, args.model, args.lip_rel_model,
+            args.lip_guidance, args.lip_variance_temper, train_lip_table=tcfg.get("lip_table"))
         self.wav_dir = os.path.join(args.out_dir, "wav")
 
     def aux(self, key: str) -> dict:

@@ -168,6 +168,12 @@ class Session:
             return
         if self.m.kind == "vae" and float(settings.get("lip_guidance", 1.0)) != 1.0:
             raise InputError("--lip_guidance is classifier-free guidance of a diffusion prior; a VAE prior has none")
+        from avse.nets.lip_cond import visual_input
+
+        if visual_input(self.m.model) != "crops":
+            raise InputError(f"{a.model} reads precomputed visual features (lip_encoder features), which "
+                             "enhancing files cannot compute from a video; run avse.bin.enhance on a data dir "
+                             "with lip_feats.scp (--lip_scp)")
         src = settings.get("lip_rel_source") or "auto"
         if src == "auto":
             src = (self.m.meta.get("train_config") or {}).get("lip_rel_source") or "conf"

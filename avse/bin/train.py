@@ -20,7 +20,13 @@ Audio-visual prior (AV-UDiffSE, Ayilo et al., ICASSP 2025): ``--lip_encoder resn
 (``--lip_encoder_conf``) reads ``lip.scp`` next to ``wav.scp`` (crops aligned in time,
 visual corruption from ``--visual_aug``), optionally starting from a synchrony-
 pretrained encoder (``--lip_encoder_init exp/lip_encoder/lip_encoder.pt``, from
-``avse.bin.train_lip_encoder``), frozen with ``--freeze_lip_encoder true``. The fusion
+``avse.bin.train_lip_encoder``), frozen with ``--freeze_lip_encoder true``. With
+``--lip_encoder resnet18_tcn`` it may start from a released lip-reading ResNet-18 +
+MS-TCN checkpoint (``--lip_encoder_init lrw_resnet18_mstcn.pth.tar``;
+``--lip_encoder_init_format auto|avse|lrw_resnet_tcn``, :mod:`avse.train.lip_init`).
+``--lip_encoder features --lip_encoder_conf "{in_dim: D}"`` conditions on visual
+features computed elsewhere, ``(T, D)`` ``.npy`` per utterance at 25 fps listed in
+``lip_feats.scp`` (``--lip_table`` names another table). The fusion
 is ``--model_conf.fusion concat|xattn|gated_xattn``; the per-frame lip reliability of
 ``gated_xattn`` comes from ``--lip_rel_source conf|rel|none`` (lip_conf.scp,
 lip_rel.scp, or 1). ``--init_model exp/train/model.pt`` starts the audio part from a
@@ -66,7 +72,14 @@ def get_parser() -> argparse.ArgumentParser:
                    help="lip encoder (registry name, e.g. resnet_tcn); null: audio-only prior")
     g.add_argument("--lip_encoder_conf", type=yaml_value, default={}, help="lip encoder options")
     g.add_argument("--lip_encoder_init", type=none_or(str), default=None,
-                   help="lip_encoder.pt from avse.bin.train_lip_encoder (null: from scratch)")
+                   help="weights of the lip encoder: lip_encoder.pt from avse.bin.train_lip_encoder, or a released "
+                        "lip-reading ResNet-18 + MS-TCN checkpoint (.pth/.pth.tar) for lip_encoder resnet18_tcn "
+                        "(null: from scratch)")
+    g.add_argument("--lip_encoder_init_format", default="auto", choices=["auto", "avse", "lrw_resnet_tcn"],
+                   help="kind of --lip_encoder_init file; auto: from its contents")
+    g.add_argument("--lip_table", type=none_or(str), default=None,
+                   help="table of the visual input in the train/valid dirs (a file name); null: lip.scp for crop "
+                        "encoders, lip_feats.scp for lip_encoder features")
     g.add_argument("--freeze_lip_encoder", type=str2bool, default=False, help="keep the lip encoder fixed")
     g.add_argument("--init_model", type=none_or(str), default=None,
                    help="a prior (model.pt or checkpoint) whose weights start the matching part of this "
@@ -119,8 +132,11 @@ def check_args(args) -> None:
     for k in ("model_conf", "sde_conf", "frontend_conf", "optim_conf", "lip_encoder_conf"):
         if not isinstance(getattr(args, k) or {}, dict):
             raise InputError(f"--{k} must be a mapping, got {getattr(args, k)!r}")
-    if not args.lip_encoder and (args.lip_encoder_init or args.freeze_lip_encoder):
-        raise InputError("--lip_encoder_init / --freeze_lip_encoder need --lip_encoder (an audio-visual prior)")
+    if not args.lip_encoder and (args.lip_encoder_init or args.freeze_lip_encoder or args.lip_table):
+        raise InputError("--lip_encoder_init / --freeze_lip_encoder / --lip_table need --lip_encoder "
+                         "(an audio-visual prior)")
+    if args.lip_table and os.path.basename(args.lip_table) != args.lip_table:
+        raise InputError(f"--lip_table is a file name inside --train_dir / --valid_dir, got a path {args.lip_table!r}")
     if args.freeze_audio and not (args.lip_encoder and args.init_model):
         raise InputError("--freeze_audio needs --lip_encoder and --init_model (the audio part to keep)")
 

@@ -170,6 +170,11 @@ def check_args(args) -> None:
     for k in ("frontend_conf", "lip_encoder_conf", "optim_conf"):
         if not isinstance(getattr(args, k) or {}, dict):
             raise InputError(f"--{k} must be a mapping, got {getattr(args, k)!r}")
+    from avse.nets.lip_encoder import encoder_input
+
+    if encoder_input(args.lip_encoder) != "crops":
+        raise InputError(f"--lip_encoder {args.lip_encoder} reads precomputed visual features; pretraining here "
+                         "learns from mouth crops (lip.scp): train the prior with it directly")
 
 
 @torch.no_grad()

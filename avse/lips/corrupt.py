@@ -222,6 +222,9 @@ def degrade(name: str, lips, mask, rel, rng: np.random.Generator):
     ``shuffle`` (another utterance's lips) needs the other utterances: the caller
     (:class:`avse.nets.lip_cond.LipConditioner`) swaps the lips and then calls this
     with ``none``.
+
+    Visual features ``(T, D)`` float (a ``features`` lip encoder) take ``missing<P>``
+    (the same frames, zeroed and marked missing) and ``shift<N>``; ``occlude`` needs pixels.
     """
     m = _DEGRADE.match(check_degradation(name))
     if name == "shuffle":
@@ -229,6 +232,8 @@ def degrade(name: str, lips, mask, rel, rng: np.random.Generator):
     mask, rel = mask.copy(), rel.copy()
     if name == "none" or len(lips) == 0:
         return lips, mask, rel
+    if np.ndim(lips) == 2:
+        return _degrade_features(name, m, np.asarray(lips), mask, rel, rng)
     if name == "occlude":
         out, _ = occlude(lips, rng, frames=np.ones(len(lips), bool), cover=(0.7, 0.85))
         return out, mask, rel
@@ -240,3 +245,19 @@ def degrade(name: str, lips, mask, rel, rng: np.random.Generator):
         return out, mask, rel
     out, _ = time_shift(lips, int(m.group(3)))
     return out, mask, rel
+
+
+def _degrade_features(name: str, m, feats: np.ndarray, mask, rel, rng: np.random.Generator):
+    """:func:`degrade` of visual features ``(T, D)``."""
+    if name == "occlude":
+        raise InputError("lip degradation 'occlude' paints over mouth pixels; a model on visual features takes "
+                         "none, missing<P>, shift<N> or shuffle")
+    if m.group(2) is not None:
+        gone = segments(len(feats), rng, int(m.group(2)) / 100.0)
+        out = feats.copy()
+        out[gone] = 0
+        mask[gone] = False
+        rel[gone] = 0.0
+        return out, mask, rel
+    idx = np.clip(np.arange(len(feats)) - int(m.group(3)), 0, len(feats) - 1)
+    return feats[idx].copy(), mask, rel

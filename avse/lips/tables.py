@@ -1,11 +1,13 @@
 """Lip tables of a data or dump dir, and reading one utterance's lips.
 
 ``lip.scp`` lists ``(T, 88, 88)`` uint8 ``.npy`` mouth crops at
-:data:`avse.lips.backends.LIP_FPS`; the per-frame reliability ``(T,)`` float32 comes from
-``lip_conf.scp`` (``rel_source: conf``, the lip front-end's confidence), ``lip_rel.scp``
-(``rel``, a lip-reliability network, :mod:`avse.lips.reliability`) or none (``none``: 1
-on every frame). Used by training (:mod:`avse.train.av_dataset`) and inference
-(:mod:`avse.nets.lip_cond`) alike.
+:data:`avse.lips.backends.LIP_FPS`; ``lip_feats.scp`` (or another table, for a
+``features`` lip encoder, :mod:`avse.nets.lip_features`) lists ``(T, D)`` float ``.npy``
+visual features at the same rate (:func:`load_visual` reads either). The per-frame
+reliability ``(T,)`` float32 comes from ``lip_conf.scp`` (``rel_source: conf``, the lip
+front-end's confidence), ``lip_rel.scp`` (``rel``, a lip-reliability network,
+:mod:`avse.lips.reliability`) or none (``none``: 1 on every frame). Used by training
+(:mod:`avse.train.av_dataset`) and inference (:mod:`avse.nets.lip_cond`) alike.
 """
 import os
 from typing import Dict, Optional, Tuple
@@ -29,11 +31,12 @@ def lip_tables(data_dir: str, rel_source: str = "conf", lip_scp: str | None = No
         raise InputError(f"lip reliability source must be one of {sorted(REL_SOURCES)}, got {rel_source!r}")
     lip_scp = lip_scp or os.path.join(data_dir, "lip.scp")
     if not os.path.isfile(lip_scp):
-        raise InputError(f"{lip_scp}: not found; an audio-visual model needs lips (dump with a lip "
-                         "backend in stage 3)")
+        how = ("dump with a lip backend in stage 3" if os.path.basename(lip_scp) == "lip.scp" else
+               "list one (T, D) float .npy of visual features per utterance, at 25 fps")
+        raise InputError(f"{lip_scp}: not found; an audio-visual model needs lips ({how})")
     lips = read_table(lip_scp)
     if not lips:
-        raise InputError(f"{lip_scp}: empty lip.scp")
+        raise InputError(f"{lip_scp}: empty table")
     rels: Dict[str, str] = {}
     name = REL_SOURCES[rel_source]
     if name is not None:
@@ -55,16 +58,60 @@ def load_lips(lip_path: str, rel_path: Optional[str], key: str = "?", mmap: bool
     except (OSError, ValueError) as e:
         raise InputError(f"utterance {key!r}: cannot read lips {lip_path}: {e}") from e
     if lips.ndim != 3 or lips.dtype != np.uint8:
+        what = (" (visual features? they need lip_encoder: features, reading lip_feats.scp)"
+                if lips.ndim == 2 else "")
         raise InputError(f"utterance {key!r}: {lip_path}: expected (T, H, W) uint8 lips, "
-                         f"got {lips.shape} {lips.dtype}")
+                         f"got {lips.shape} {lips.dtype}{what}")
+    return lips, _reliability(rel_path, len(lips), key)
+
+
+def load_features(path: str, rel_path: Optional[str], key: str = "?", mmap: bool = False,
+                  dim: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """``(feats (T, D) float, rel (T,) float32)`` of one utterance; ``feats`` as stored
+    (e.g. float16, memory-mapped with ``mmap``): :func:`as_features` converts a slice."""
+    try:
+        feats = np.load(path, mmap_mode="r" if mmap else None)
+    except (OSError, ValueError) as e:
+        raise InputError(f"utterance {key!r}: cannot read visual features {path}: {e}") from e
+    if feats.ndim != 2 or not np.issubdtype(feats.dtype, np.floating):
+        what = " (mouth crops? they need a crop lip encoder such as resnet_tcn, reading lip.scp)" \
+            if feats.ndim == 3 else ""
+        raise InputError(f"utterance {key!r}: {path}: expected (T, D) float visual features, "
+                         f"got {feats.shape} {feats.dtype}{what}")
+    if dim is not None and feats.shape[1] != int(dim):
+        raise InputError(f"utterance {key!r}: {path} has {feats.shape[1]} features per frame; "
+                         f"lip_encoder_conf.in_dim is {dim}")
+    return feats, _reliability(rel_path, len(feats), key)
+
+
+def as_features(feats: np.ndarray, key: str = "?", path: str = "?") -> np.ndarray:
+    """``feats`` (a slice of :func:`load_features`) as float32; NaN / inf refused."""
+    out = np.asarray(feats, dtype=np.float32)
+    if not np.all(np.isfinite(out)):
+        raise InputError(f"utterance {key!r}: {path}: visual features hold NaN or inf values")
+    return out
+
+
+def load_visual(kind: str, path: str, rel_path: Optional[str], key: str = "?", mmap: bool = False,
+                dim: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`load_lips` (``kind`` ``crops``) or :func:`load_features` (``features``,
+    converted by :func:`as_features` unless ``mmap``)."""
+    if kind == "crops":
+        return load_lips(path, rel_path, key, mmap)
+    if kind != "features":
+        raise InputError(f"unknown visual input {kind!r}; expected crops or features")
+    feats, rel = load_features(path, rel_path, key, mmap, dim)
+    return (feats if mmap else as_features(feats, key, path)), rel
+
+
+def _reliability(rel_path: Optional[str], n: int, key: str) -> np.ndarray:
+    """The ``(n,)`` float32 reliability in [0, 1] of ``rel_path`` (1 without one)."""
     if rel_path is None:
-        rel = np.ones(len(lips), np.float32)
-    else:
-        try:
-            rel = np.asarray(np.load(rel_path), dtype=np.float32).reshape(-1)
-        except (OSError, ValueError) as e:
-            raise InputError(f"utterance {key!r}: cannot read reliability {rel_path}: {e}") from e
-        if len(rel) != len(lips):
-            raise InputError(f"utterance {key!r}: {rel_path} has {len(rel)} values for {len(lips)} lip frames")
-        rel = np.clip(np.nan_to_num(rel, nan=0.0), 0.0, 1.0)
-    return lips, rel
+        return np.ones(n, np.float32)
+    try:
+        rel = np.asarray(np.load(rel_path), dtype=np.float32).reshape(-1)
+    except (OSError, ValueError) as e:
+        raise InputError(f"utterance {key!r}: cannot read reliability {rel_path}: {e}") from e
+    if len(rel) != n:
+        raise InputError(f"utterance {key!r}: {rel_path} has {len(rel)} values for {n} lip frames")
+    return np.clip(np.nan_to_num(rel, nan=0.0), 0.0, 1.0)

@@ -3,7 +3,8 @@
 :data:`MODELS` maps a config's ``model:`` name to a backbone constructor;
 :data:`avse.nets.fusion.FUSIONS` holds the conditioning fusion modules (``concat``,
 ``xattn``, ``gated_xattn``) and :data:`avse.nets.lip_encoder.LIP_ENCODERS` the lip
-encoders of audio-visual priors (``resnet_tcn``); :mod:`avse.nets.lip_cond` binds an
+encoders of audio-visual priors (``resnet_tcn``; ``resnet18_tcn``, which loads released
+lip-reading weights; ``features``, on precomputed visual features); :mod:`avse.nets.lip_cond` binds an
 utterance's lips into a score function at inference.
 """
 from avse.utils.registry import Registry

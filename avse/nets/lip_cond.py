@@ -10,7 +10,10 @@ the next key of ``lip.scp`` in sorted order, cut or padded (missing) to this one
 length: the control that shows whether a prior uses what the lips say), optionally re-scores the reliability of the
 (degraded) frames with a lip-reliability network (:mod:`avse.lips.reliability`,
 ``rel_model``), encodes the lips once with the model's lip encoder and returns a closure that passes the embeddings (expanded to the batch of
-parallel samples) with every network call.
+parallel samples) with every network call. A model whose lip encoder reads visual
+features (``lip_encoder: features``, :mod:`avse.nets.lip_features`) gets the ``(T, D)``
+features of ``lip_feats.scp`` (or the table it was trained on) the same way
+(degradations ``missing<P>``, ``shift<N>``, ``shuffle``; no lip-reliability network).
 
 Classifier-free guidance on the visual condition (Ho and Salimans, "Classifier-free
 diffusion guidance", 2021; the prior learns the unconditional score too, since training
@@ -27,7 +30,7 @@ import torch
 
 from avse.errors import InputError
 from avse.lips.corrupt import check_degradation, degrade
-from avse.lips.tables import lip_tables, load_lips
+from avse.lips.tables import lip_tables, load_visual
 from avse.utils.seeding import stable_hash
 
 
@@ -69,7 +72,8 @@ def make_cond_score_fn(model: torch.nn.Module, device: torch.device, amp: bool,
 
 def encode_lips(model, lips: np.ndarray, mask: np.ndarray, rel: np.ndarray, device: torch.device
                 ) -> Dict[str, torch.Tensor]:
-    """The conditioning of one utterance: ``lips (T, H, W)`` uint8, ``mask (T,)`` bool (False:
+    """The conditioning of one utterance: ``lips (T, H, W)`` uint8 (or features ``(T, D)``
+    float32 for a ``features`` encoder), ``mask (T,)`` bool (False:
     frame missing), ``rel (T,)`` reliability -> ``{"cond": (1, T, D) embeddings, "cond_mask":
     (1, T) bool, "cond_rel": (1, T) float32 (0 where missing)}``."""
     rel = (np.asarray(rel, np.float32) * mask).astype(np.float32)
@@ -78,6 +82,11 @@ def encode_lips(model, lips: np.ndarray, mask: np.ndarray, rel: np.ndarray, devi
     with torch.no_grad():
         emb = model.encode_cond(lt, mt)
     return {"cond": emb, "cond_mask": mt, "cond_rel": torch.from_numpy(rel)[None].to(device)}
+
+
+def visual_input(model) -> str:
+    """``crops`` or ``features``: what the lip encoder of ``model`` reads."""
+    return getattr(getattr(model, "cond_encoder", None), "input_kind", "crops")
 
 
 def lips_requested(lip_scp: Optional[str], lip_degrade: str) -> bool:
@@ -106,6 +115,10 @@ class LipConditioner:
                  lip_degrade: str = "none", seed: int = 0, rel_model: Optional[Callable] = None,
                  guidance: float = 1.0, variance_temper: float = 1.0):
         self.model, self.lips, self.device, self.amp = model, lips, device, amp
+        self.visual = visual_input(model)
+        if self.visual == "features" and rel_model is not None:
+            raise InputError("--lip_rel_model scores mouth crops; this model reads visual features "
+                             "(lip_encoder features): drop --lip_rel_model")
         if float(variance_temper) != 1.0:
             head = getattr(model, "lip_variance", None)
             if head is None:
@@ -123,11 +136,14 @@ class LipConditioner:
     def for_model(cls, model, data_dir: Optional[str], lip_scp: Optional[str], rel_source: str,
                   train_rel_source: Optional[str], device, amp: bool, lip_degrade: str, seed: int,
                   model_path: str = "model", rel_model_path: Optional[str] = None,
-                  guidance: float = 1.0, variance_temper: float = 1.0) -> Optional["LipConditioner"]:
+                  guidance: float = 1.0, variance_temper: float = 1.0,
+                  train_lip_table: Optional[str] = None) -> Optional["LipConditioner"]:
         """The conditioner of an AV model, ``None`` for an audio-only one.
 
+        ``lip_scp`` defaults to ``<data_dir>/<table>``: ``train_lip_table`` (the training's
+        ``lip_table``), else ``lip.scp`` or, for a ``features`` encoder, ``lip_feats.scp``.
         Raises :class:`InputError` when lips are requested (``lip_scp``, ``lip_degrade``)
-        for an audio-only model, or when an audio-visual model finds no ``lip.scp``.
+        for an audio-only model, or when an audio-visual model finds no lip table.
         """
         check_degradation(lip_degrade or "none")
         av = bool(getattr(model, "audio_visual", False))
@@ -139,14 +155,19 @@ class LipConditioner:
                                  "--lip_variance_temper "
                                  "or give an audio-visual model")
             return None
+        from avse.nets.lip_encoder import VISUAL_INPUTS
+
+        kind = visual_input(model)
         if not lip_scp:
             if not data_dir:
                 raise InputError(f"{model_path}: an audio-visual model needs lips: give --lip_scp with --wav_scp")
-            lip_scp = os.path.join(data_dir, "lip.scp")
+            lip_scp = os.path.join(data_dir, train_lip_table or VISUAL_INPUTS[kind])
         if not os.path.isfile(lip_scp):
+            how = ("dump the lips in stage 3" if kind == "crops" else
+                   "list the (T, D) visual features of each utterance there, at 25 fps, or give --lip_scp")
             raise InputError(f"{model_path} is an audio-visual model (lip encoder "
                              f"{model.config['model_conf'].get('lip_encoder')}) and needs {lip_scp}, which is "
-                             "missing; dump the lips in stage 3 or use an audio-only model")
+                             f"missing; {how}, or use an audio-only model")
         src = (train_rel_source or "conf") if rel_source == "auto" else rel_source
         rel_model = None
         if rel_model_path:
@@ -159,7 +180,7 @@ class LipConditioner:
         """``{"cond": (1, Tc, D) embeddings, "cond_mask": (1, Tc) bool, "cond_rel": (1, Tc)}``."""
         if key not in self.lips:
             raise InputError(f"utterance {key!r}: no entry in lip.scp (the model is audio-visual)")
-        lips, rel = load_lips(*self.lips[key], key=key)
+        lips, rel = self._load(key)
         mask = np.ones(len(lips), bool)
         if self.lip_degrade == "shuffle":
             lips, mask, rel = self._other(key, len(lips))
@@ -174,12 +195,17 @@ class LipConditioner:
         """The lips of the utterance after ``key`` (sorted, cyclic), cut or padded to ``n``
         frames (padding marked missing): ``(lips, mask, rel)``."""
         other = self.shuffled[key]
-        lips, rel = load_lips(*self.lips[other], key=other)
+        lips, rel = self._load(other)
         m = min(n, len(lips))
-        out = np.zeros((n,) + lips.shape[1:], np.uint8)
+        out = np.zeros((n,) + lips.shape[1:], lips.dtype)
         mask, r = np.zeros(n, bool), np.zeros(n, np.float32)
         out[:m], mask[:m], r[:m] = lips[:m], True, rel[:m]
         return out, mask, r
+
+    def _load(self, key: str):
+        """``(lips or features, rel)`` of utterance ``key``."""
+        dim = getattr(self.model.cond_encoder, "in_dim", None) if self.visual == "features" else None
+        return load_visual(self.visual, *self.lips[key], key=key, dim=dim)
 
     def score_fn(self, key: str, grad: bool = False) -> Callable:
         """The score function of utterance ``key`` with its lips bound in."""

@@ -15,6 +15,13 @@ LRW/TCD-TIMIT statistics used by the lip-reading literature). Missing frames
 (``mask`` False) are set to the normalised mean (0) before the network and their
 embeddings to zero before the temporal network, so their pixel content never reaches
 any output; the fusion modules ignore their (zero) embeddings as well.
+
+Visual inputs (an encoder's ``input_kind``, :data:`VISUAL_INPUTS`): ``crops`` (this
+module's ``resnet_tcn`` and :mod:`avse.nets.lip_resnet18`'s ``resnet18_tcn``: mouth crops
+``(B, T, H, W)`` from ``lip.scp``) or ``features`` (:mod:`avse.nets.lip_features`:
+visual features ``(B, T, D)`` computed elsewhere, from ``lip_feats.scp``). A model
+takes either the encoder's input or its embeddings ``(B, T, dim)``
+(:func:`is_encoder_input` tells them apart).
 """
 import copy
 
@@ -28,6 +35,8 @@ from avse.utils.registry import Registry
 
 LIP_ENCODERS = Registry("lip encoder")
 LIP_MEAN, LIP_STD = 0.421, 0.165
+# what an encoder reads -> the data-dir table that lists it by default
+VISUAL_INPUTS = {"crops": "lip.scp", "features": "lip_feats.scp"}
 
 
 def normalize_lips(lips: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -93,6 +102,7 @@ class ResNetTCNLipEncoder(nn.Module):
             CPU-sized encoder for synthetic mouths; 1 for real video).
     """
 
+    input_kind = "crops"
     DEFAULTS = dict(dim=128, front_channels=16, front_kernel=(5, 7, 7), channels=(16, 32, 64),
                     blocks=1, tcn_layers=2, tcn_kernel=3, dropout=0.0, size=88, input_pool=1)
 
@@ -154,7 +164,30 @@ class ResNetTCNLipEncoder(nn.Module):
 
 
 def build_lip_encoder(name: str, conf: dict | None = None) -> nn.Module:
-    """``LIP_ENCODERS.build(name, **conf)``; the module has ``.dim`` and ``.config``."""
+    """``LIP_ENCODERS.build(name, **conf)``; the module has ``.dim``, ``.config`` and
+    ``.input_kind``."""
     if not isinstance(conf or {}, dict):
         raise InputError(f"lip_encoder_conf must be a mapping, got {conf!r}")
     return LIP_ENCODERS.build(name, **(conf or {}))
+
+
+def encoder_input(name: str) -> str:
+    """What the registered encoder ``name`` reads: ``crops`` or ``features``."""
+    return getattr(LIP_ENCODERS.get(str(name)), "input_kind", "crops")
+
+
+def lip_table(name: str, table: str | None = None) -> str:
+    """The data-dir table of the visual input of encoder ``name``: ``table`` if given,
+    else ``lip.scp`` (crops) or ``lip_feats.scp`` (features)."""
+    return table or VISUAL_INPUTS[encoder_input(name)]
+
+
+def is_encoder_input(encoder: nn.Module, cond: torch.Tensor) -> bool:
+    """True when ``cond`` is what ``encoder`` reads (crops ``(B, T, H, W)`` or its
+    features ``(B, T, in_dim)``), False for embeddings ``(B, T, dim)``."""
+    check = getattr(encoder, "is_input", None)
+    return bool(check(cond)) if check is not None else cond.dim() == 4
+
+
+# the other encoders register themselves on import
+from avse.nets import lip_features, lip_resnet18  # noqa: E402,F401

@@ -37,8 +37,8 @@ The frame axis is zero-padded on the right to the backbone's multiple and croppe
 Audio-visual models (``model_conf.lip_encoder: resnet_tcn`` + ``lip_encoder_conf``) hold
 a lip encoder (:mod:`avse.nets.lip_encoder`) as ``cond_encoder``; the backbone's
 ``cond_dim`` defaults to its embedding size. ``cond`` may then be raw lips
-``(B, Tc, 88, 88)`` (encoded inside ``forward``: what training does, so DDP sees the
-encoder) or embeddings ``(B, Tc, D)`` from :meth:`ScoreModel.encode_cond` (inference
+``(B, Tc, 88, 88)`` or, for a ``features`` encoder, visual features ``(B, Tc, in_dim)``
+(encoded inside ``forward``: what training does, so DDP sees the encoder) or embeddings ``(B, Tc, D)`` from :meth:`ScoreModel.encode_cond` (inference
 encodes once per utterance). ``cond_mask (B, Tc)`` bool marks present frames and
 ``cond_rel (B, Tc)`` is the lip reliability in [0, 1] used by ``gated_xattn``.
 
@@ -51,6 +51,7 @@ import torch
 import torch.nn as nn
 
 from avse.errors import InputError
+from avse.nets.lip_encoder import is_encoder_input
 from avse.utils.config import plain as _plain
 
 CONVENTION = "neg_noise_over_sigma"  # score = o(x_t, t) / sigma_t, o estimates -z
@@ -163,7 +164,7 @@ class ScoreModel(nn.Module):
 
     def encode_cond(self, lips: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Lip embeddings ``(B, Tc, D)`` of ``lips (B, Tc, H, W)`` (uint8 or float in
-        [0, 255]); a frozen encoder (no parameter requiring grad) runs without autograd."""
+        [0, 255]; visual features ``(B, Tc, in_dim)`` for a ``features`` encoder); a frozen encoder (no parameter requiring grad) runs without autograd."""
         if self.cond_encoder is None:
             raise InputError("ScoreModel: this model is audio-only (no lip encoder); it takes no lips")
         if any(p.requires_grad for p in self.cond_encoder.parameters()):
@@ -227,8 +228,8 @@ class ScoreModel(nn.Module):
             cond_rel: torch.Tensor | None = None) -> torch.Tensor:
         """Backbone output as complex ``(B, F, T)``: the estimate of ``-z``."""
         B, Fq, T = x.shape
-        if cond is not None and cond.dim() == 4:  # raw lips
-            cond = self.encode_cond(cond, cond_mask)
+        if cond is not None and self.cond_encoder is not None and is_encoder_input(self.cond_encoder, cond):
+            cond = self.encode_cond(cond, cond_mask)  # raw lips (or features)
         tt = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(-1)
         if self.precond == "gaussian":
             mu, sigma = (v.to(x.real.dtype).reshape(-1, 1, 1) for v in self.sde.marginal(tt))

@@ -51,6 +51,7 @@ from avse.errors import InputError
 from avse.lips.backends import LIP_FPS
 from avse.nets.fusion import FUSIONS, align_cond
 from avse.nets.layers import group_norm
+from avse.nets.lip_encoder import is_encoder_input
 from avse.utils.config import plain
 from avse.utils.registry import Registry
 
@@ -160,7 +161,7 @@ class SpeechVAE(nn.Module):
             return None
         if cond is None:
             raise InputError(f"{self.config['model']}: an audio-visual model needs cond (lips or embeddings)")
-        emb = self.encode_cond(cond, cond_mask) if cond.dim() == 4 else cond
+        emb = self.encode_cond(cond, cond_mask) if is_encoder_input(self.cond_encoder, cond) else cond
         return {"cond": emb, "cond_mask": cond_mask, "cond_rel": cond_rel if self.gated else None}
 
     def _fuse(self, fusion, h: torch.Tensor, vis: dict | None) -> torch.Tensor:

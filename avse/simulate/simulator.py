@@ -21,7 +21,8 @@ from avse.simulate.room import room_config, sample_room, simulate_rirs
 from avse.utils.fileio import atomic_path
 from avse.utils.seeding import utt_rng
 
-COPIED_TABLES = ("text", "video.scp", "utt2phones", "utt2face")  # utt2face: face centre for lip backends
+# utt2face: face centre for lip backends; lip_feats.scp: precomputed visual features (lip_encoder features)
+COPIED_TABLES = ("text", "video.scp", "utt2phones", "utt2face", "lip_feats.scp")
 
 
 # ----------------------------------------------------------------- options

@@ -104,12 +104,13 @@ def embedding_stats(model, cond: Dict[str, torch.Tensor], batch_size: int = 8) -
     dimensions of the std over the present frames), "mean_norm" (mean ||e|| of the present
     frames), "ratio" (temporal_std / mean_norm), "between_crop_std" (std over crops of the
     time-averaged embedding, mean over dimensions), "static_std" (temporal_std of the
-    crops with every present frame replaced by their time-mean image: the part due to the
-    crop edges and masking alone)}``."""
+    crops with every present frame replaced by their time-mean image, or time-mean features:
+    the part due to the crop edges and masking alone)}``."""
     lips, mask = cond["cond"], cond["cond_mask"].bool()
-    mf = mask[..., None, None].float()
-    still = torch.where(mask[..., None, None], (lips.float() * mf).sum(1, keepdim=True)
-                        / mf.sum(1, keepdim=True).clamp(min=1), 0.0).round().to(lips.dtype)
+    m = mask.reshape(mask.shape + (1,) * (lips.dim() - 2))  # crops (N, Tc, H, W) or features (N, Tc, D)
+    mf = m.float()
+    still = torch.where(m, (lips.float() * mf).sum(1, keepdim=True) / mf.sum(1, keepdim=True).clamp(min=1), 0.0)
+    still = (still if lips.is_floating_point() else still.round()).to(lips.dtype)
     enc = [torch.cat([model.encode_cond(x[i:i + batch_size], mask[i:i + batch_size]).float()
                       for i in range(0, x.shape[0], batch_size)]) for x in (lips, still)]
     stds, norms, means = _temporal(enc[0], mask)

@@ -18,7 +18,9 @@ unit sphere; window embeddings are means over ``window`` frames.
 Files: :func:`save_lip_encoder` writes ``{"format": "avse.lip_encoder", "version": 1,
 "lip_encoder": name, "lip_encoder_conf": resolved options, "state_dict": ...,
 "step", "train_config", "valid_accuracy"}``; :func:`load_lip_encoder_weights` loads it
-into an encoder of the same configuration (``lip_encoder_init`` of the prior training).
+into an encoder of the same configuration (``lip_encoder_init`` of the prior training,
+through :func:`avse.train.lip_init.init_lip_encoder`, which also reads lip-reading
+checkpoints).
 """
 from typing import Any, Dict
 
@@ -139,8 +141,18 @@ def load_lip_encoder_weights(encoder: nn.Module, path: str, name: str) -> Dict[s
     ``name`` with its options). Raises :class:`InputError` for a missing file, another
     kind of file (e.g. a score model) or another encoder configuration."""
     obj = read_torch_file(path, "lip-encoder file (lip_encoder_init)", "run avse.bin.train_lip_encoder first")
-    fmt = obj.get("format") if isinstance(obj, dict) else None
-    if fmt != LIP_ENCODER_FORMAT:
+    return apply_lip_encoder_file(encoder, obj, path, name)
+
+
+def is_lip_encoder_file(obj: Any) -> bool:
+    """True for the contents of a file of :func:`save_lip_encoder`."""
+    return isinstance(obj, dict) and obj.get("format") == LIP_ENCODER_FORMAT
+
+
+def apply_lip_encoder_file(encoder: nn.Module, obj: Any, path: str, name: str) -> Dict[str, Any]:
+    """:func:`load_lip_encoder_weights` of the already read contents ``obj`` of ``path``."""
+    if not is_lip_encoder_file(obj):
+        fmt = obj.get("format") if isinstance(obj, dict) else None
         raise InputError(f"lip_encoder_init {path}: not a lip-encoder file (format {fmt!r}); give the "
                          "lip_encoder.pt written by avse.bin.train_lip_encoder")
     if obj["lip_encoder"] != name or _plain(obj["lip_encoder_conf"]) != _plain(encoder.config):
@@ -148,17 +160,3 @@ def load_lip_encoder_weights(encoder: nn.Module, path: str, name: str) -> Dict[s
                          f"differs from the configured {name} {encoder.config}")
     encoder.load_state_dict(obj["state_dict"])
     return obj
-
-
-def init_lip_encoder(encoder: nn.Module, name: str, path: str | None, freeze: bool, log=None) -> None:
-    """Load the lip-encoder file ``path`` (if given) into ``encoder`` and freeze it
-    (``requires_grad`` False on every parameter) if ``freeze``."""
-    if path:
-        load_lip_encoder_weights(encoder, path, name)
-        if log is not None:
-            log.info("lip encoder initialised from %s", path)
-    if freeze:
-        if not path and log is not None:
-            log.warning("freeze_lip_encoder without lip_encoder_init: the lip encoder stays random")
-        for p in encoder.parameters():
-            p.requires_grad_(False)

@@ -19,8 +19,10 @@ Audio-visual prior (``lip_encoder`` set, e.g. ``resnet_tcn``): the crops come wi
 lip frames of the same time (:class:`avse.train.av_dataset.AVCropDataset`, randomly
 corrupted by :class:`avse.train.visual_aug.VisualAugment` from ``visual_aug``), the
 score model holds the lip encoder (``lip_encoder_conf``; initialised from a
-synchrony-pretrained ``lip_encoder_init`` file of :mod:`avse.bin.train_lip_encoder`,
-trained along or frozen with ``freeze_lip_encoder``), and the loss conditions the
+pretrained ``lip_encoder_init`` file of :mod:`avse.bin.train_lip_encoder` or a released
+lip-reading checkpoint, :mod:`avse.train.lip_init`, trained along or frozen with
+``freeze_lip_encoder``; a ``features`` encoder reads precomputed visual features from
+``lip_table``, default ``lip_feats.scp``), and the loss conditions the
 score on ``cond`` (lips), ``cond_mask`` and ``cond_rel`` (the per-frame reliability from
 ``lip_rel_source``: lip_conf.scp, lip_rel.scp or none).
 
@@ -57,7 +59,7 @@ LOG_FIELDS = ["step", "train_loss", "valid_loss", "lr", "grad_norm", "seconds"]
 # options that must not change when resuming (others, e.g. max_steps, may)
 RESUME_KEYS = ("model", "model_conf", "sde", "sde_conf", "frontend_conf", "fs", "crop_frames",
                "batch_size", "optim", "optim_conf", "seed", "ema_decay", "ema_warmup",
-               "lip_encoder", "lip_encoder_conf", "freeze_lip_encoder", "lip_rel_source",
+               "lip_encoder", "lip_encoder_conf", "freeze_lip_encoder", "lip_rel_source", "lip_table",
                "init_model", "freeze_audio", "kl_weight", "envelope_nll")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -147,10 +149,11 @@ class Trainer:
 
     def _init_lip_encoder(self) -> None:
         """Load ``lip_encoder_init`` (if given) and freeze the encoder if asked."""
-        from avse.train.sync import init_lip_encoder
+        from avse.train.lip_init import init_lip_encoder
 
         init_lip_encoder(self.model.cond_encoder, self.cfg["lip_encoder"], self.cfg.get("lip_encoder_init"),
-                         bool(self.cfg.get("freeze_lip_encoder")), log if self.info.is_main else None)
+                         bool(self.cfg.get("freeze_lip_encoder")), self.cfg.get("lip_encoder_init_format") or "auto",
+                         log if self.info.is_main else None)
 
     def _init_from_prior(self, path: str) -> None:
         """Load the weights of the prior ``path`` (model file or training checkpoint)

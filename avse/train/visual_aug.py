@@ -13,7 +13,8 @@ return new arrays (the inputs are not modified).
 
 :class:`VisualAugment` draws these at random for training so that the AV prior works
 with missing or poor video (whole-utterance drop with ``p_drop_utt``, random frame drops,
-occlusion). The named test conditions (``missing50``, ``occlude``, ``shift3``) are
+occlusion). Visual features ``(T, D)`` (a ``features`` lip encoder) get the drops only:
+an occluder paints pixels. The named test conditions (``missing50``, ``occlude``, ``shift3``) are
 :func:`avse.lips.corrupt.degrade`, built on the corruptions the lip-reliability network
 is trained on: the training occluder here and the test occluder differ on purpose, so
 the robustness rows measure generalisation to an occluder the prior never saw.
@@ -102,7 +103,7 @@ class VisualAugment:
         if rng.random() < self.p_drop_frames:
             lips, mask, rel = drop_frames(lips, mask, rel, rng, rng.uniform(0, self.max_drop_rate),
                                           int(rng.integers(1, int(self.max_burst) + 1)))
-        if rng.random() < self.p_occlude and T > 0:
+        if rng.random() < self.p_occlude and T > 0 and lips.ndim == 3:  # no pixels to cover in features
             n = int(rng.integers(max(1, T // 4), T + 1))
             s = int(rng.integers(0, T - n + 1))
             lips, mask, rel = occlude_span(lips, mask, rel, rng, cover=rng.uniform(0.5, 1.0), span=(s, s + n),

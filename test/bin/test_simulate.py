@@ -37,6 +37,9 @@ def dirs(tmp_path, make_wav):
     for k in keys:  # placeholders: the stage only copies the paths
         (tmp_path / "videos" / f"{k}.mp4").write_bytes(b"")
     (d / "video.scp").write_text("".join(f"{k} {tmp_path}/videos/{k}.mp4\n" for k in keys))
+    for k in keys:  # precomputed visual features follow their utterance too
+        np.save(tmp_path / "videos" / f"{k}_feats.npy", np.zeros((3, 2), np.float32))
+    (d / "lip_feats.scp").write_text("".join(f"{k} {tmp_path}/videos/{k}_feats.npy\n" for k in keys))
     nd = tmp_path / "noise"
     nd.mkdir()
     rows = []
@@ -104,6 +107,7 @@ def test_one_job_equals_two_jobs(dirs, tmp_path, case):
         assert {k: v for k, v in snr.items() if k.endswith("+05")} == {k: 5.0 for k in out.keys if k.endswith("+05")}
         for k in out.keys:
             assert out.table("text")[k] == src_text[k[:-7]]
+            assert out.table("lip_feats.scp")[k].endswith(f"/videos/{k[:-7]}_feats.npy")
             assert out.table("utt2spk")[k] == k[:4]
         assert not out.has("reverb1.scp") and not out.has("utt2t60")
         # the written files obey the SNR definition (PCM quantisation aside)

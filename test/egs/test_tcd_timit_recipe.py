@@ -98,6 +98,36 @@ def test_missing_db_path_says_which_variable(tmp_path):
     assert r.returncode != 0 and "has no volunteers/ folder" in r.stderr
 
 
+def test_lip_input_configs_mirror_train_av():
+    """conf/train_av_lrw.yaml (a released lip-reading front-end) and train_av_feats.yaml
+    (precomputed visual features) parse with avse.bin.train, build their encoders and
+    differ from train_av.yaml only in the lip keys."""
+    import yaml
+
+    from avse.bin import train
+    from avse.nets.lip_encoder import build_lip_encoder, encoder_input, lip_table
+    from avse.utils.config import parse_args
+
+    conf = os.path.join(RECIPE, "conf")
+    lip_keys = {"lip_encoder", "lip_encoder_conf", "lip_encoder_init", "lip_encoder_init_format",
+                "freeze_lip_encoder", "lip_table", "lip_rel_source", "visual_aug"}
+    with open(f"{conf}/train_av.yaml") as f:
+        base = yaml.safe_load(f)
+    for name, encoder, kind in (("train_av_lrw", "resnet18_tcn", "crops"), ("train_av_feats", "features", "features")):
+        with open(f"{conf}/{name}.yaml") as f:
+            raw = yaml.safe_load(f)
+        assert {k: v for k, v in raw.items() if k not in lip_keys} == \
+            {k: v for k, v in base.items() if k not in lip_keys}, name
+        a = parse_args(train.get_parser(), ["--config", f"{conf}/{name}.yaml", "--train_dir", "x", "--out_dir", "y"])
+        enc = build_lip_encoder(a.lip_encoder, a.lip_encoder_conf)
+        assert a.lip_encoder == encoder and encoder_input(encoder) == kind and enc.dim == 512
+    lrw = parse_args(train.get_parser(), ["--config", f"{conf}/train_av_lrw.yaml", "--train_dir", "x", "--out_dir", "y"])
+    assert lrw.freeze_lip_encoder and lrw.lip_encoder_init_format == "auto" and lrw.lip_encoder_init
+    feats = parse_args(train.get_parser(), ["--config", f"{conf}/train_av_feats.yaml", "--train_dir", "x",
+                                            "--out_dir", "y"])
+    assert lip_table(feats.lip_encoder, feats.lip_table) == "lip_feats.scp" and feats.visual_aug["p_occlude"] == 0
+
+
 def test_configs_are_the_published_models():
     """The recipe's YAMLs parse with the commands that read them and name the published
     architectures: 65 M NCSN++ (audio-only), 28 M NCSN++ + xattn + lip encoder (AV)."""

@@ -94,3 +94,45 @@ def test_augmentation_is_deterministic_in_the_crop_seed(tmp_path):
     assert not m.any() and not r.any()
     with pytest.raises(InputError, match="p_occlude"):
         VisualAugment(p_occlude=1.5)
+
+
+def _features_dir(tmp_path, d, rate=1.0, dim=6, dtype=np.float16):
+    """lip_feats.scp next to the crops of ``_av_dir``: (T, dim) features whose first
+    column is the video-frame index (at ``rate`` times the video frame rate)."""
+    rows = []
+    for i, T in enumerate((40, 9)):
+        n = int(round(T * rate))
+        f = np.zeros((n, dim), dtype)
+        f[:, 0] = np.arange(n)
+        np.save(tmp_path / f"f{i}.npy", f)
+        rows.append(f"u{i} {tmp_path / f'f{i}.npy'}\n")
+    (tmp_path / "av" / "lip_feats.scp").write_text("".join(rows))
+    return lip_tables(d, "none", str(tmp_path / "av" / "lip_feats.scp"))
+
+
+def test_feature_crops_refer_to_the_same_time_and_are_checked(tmp_path):
+    d = _av_dir(tmp_path)
+    feats = _features_dir(tmp_path, d)
+    aug = VisualAugment(p_drop_utt=0, p_drop_frames=0.5, p_occlude=1.0)
+    ds = AVCropDataset(read_utterances(d, 16000, 510), feats, {}, crop_frames=50, visual="features", feat_dim=6,
+                       augment=aug)
+    for seed in range(6):
+        spec, f, mask, rel = ds[(0, seed)]
+        k = ds.offset(len(ds._full(0)), seed) // SPF
+        assert f.shape == (10, 6) and f.dtype == torch.float32
+        # occlusion needs pixels: the features are the stored ones on every frame, some dropped
+        assert torch.equal(f[:, 0], torch.arange(k, k + 10, dtype=torch.float32))
+    assert not ds[(1, 0)][2][9:].any()  # the 9-frame utterance: frames past its end are missing
+    # crops where features are expected and the other way round, another size, another rate
+    with pytest.raises(InputError, match=r"expected \(T, D\) float visual features.*mouth crops\?"):
+        AVCropDataset(read_utterances(d, 16000, 510), lip_tables(d, "none"), {}, crop_frames=50,
+                      visual="features", feat_dim=6)[(0, 0)]
+    with pytest.raises(InputError, match=r"expected \(T, H, W\) uint8 lips.*lip_encoder: features"):
+        AVCropDataset(read_utterances(d, 16000, 510), feats, {}, crop_frames=50)[(0, 0)]
+    with pytest.raises(InputError, match="lip_encoder_conf.in_dim is 8"):
+        AVCropDataset(read_utterances(d, 16000, 510), feats, {}, crop_frames=50, visual="features",
+                      feat_dim=8)[(0, 0)]
+    fast = _features_dir(tmp_path, d, rate=2.0)
+    with pytest.raises(InputError, match="80 feature frames.*video frame rate"):
+        AVCropDataset(read_utterances(d, 16000, 510), fast, {}, crop_frames=50, visual="features",
+                      feat_dim=6)[(0, 0)]

@@ -6,6 +6,9 @@
 #   ./run.sh --stage 4 --train_config conf/train_vae.yaml \
 #       --inference_config "conf/enhance_vae_mcem.yaml conf/enhance_vae_vem.yaml"   # VAE-NMF baseline
 #   (conf/train_av_vae.yaml: AV-CVAE; conf/train_rvae.yaml: RVAE with enhance_vae_vem.yaml)
+#   ./run.sh --stage 4 --train_config conf/train_av_lrw.yaml   # lip encoder from a released lip-reading
+#                                                               # checkpoint (pretrained/, see README)
+#   ./run.sh --stage 2 --train_config conf/train_av_feats.yaml  # on your visual features (lip_feats.scp)
 # Test sets follow db.sh: test_ntcd with NTCD_TIMIT, test_demand with DEMAND, else
 # test_noisy (the toolkit's own noises). Lips: haar on the straightcam video, or none
 # when TCD_TIMIT_LIPS points at pre-cropped mouth videos.
