@@ -176,9 +176,11 @@ class Zero(NoiseChoice):
 
 
 def build_noise(name: str, conf: dict | None) -> NoiseChoice:
-    import avse.enhance.embed_noise  # noqa: F401  (registers embed_nmf)
 
     """``NOISES.build(name, **conf)``, with a clear error for a conf that is not a mapping."""
     if conf is not None and not isinstance(conf, dict):
         raise InputError(f"noise_conf must be a mapping of options, got {conf!r}")
     return NOISES.build(name, **dict(conf or {}))
+
+
+from avse.enhance import embed_noise  # noqa: E402,F401  (registers embed_nmf; imports this module)

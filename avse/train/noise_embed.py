@@ -133,7 +133,7 @@ def train(model: NoiseEmbedModel, items: NoiseItems, tok: Tokenizer, rng: np.ran
         loss.backward()
         opt.step()
         if on_log and (step % log_every == 0 or step == steps):
-            on_log({"phase": "contrastive", "step": step, "loss": float(loss),
+            on_log({"phase": "contrastive", "step": step, "loss": float(loss.detach()),
                     "temperature": 1.0 / float(model.scale()), **parts})
     opt = torch.optim.AdamW(model.decoder.parameters(), lr=lr, weight_decay=1e-4)
     for step in range(1, int(decoder_steps) + 1):
@@ -143,5 +143,5 @@ def train(model: NoiseEmbedModel, items: NoiseItems, tok: Tokenizer, rng: np.ran
         loss.backward()
         opt.step()
         if on_log and (step % log_every == 0 or step == decoder_steps):
-            on_log({"phase": "decoder", "step": step, "loss": float(loss)})
+            on_log({"phase": "decoder", "step": step, "loss": float(loss.detach())})
     model.eval()
