@@ -76,3 +76,18 @@ def test_enhancer_takes_the_embedding_per_utterance(embed_model):
         enh(score, sde, X)
     out = enh(score, sde, X, noise_embed_text=np.ones(8, np.float32))
     assert out.shape == X.shape and torch.isfinite(out.real).all() and enh.last_stats["m_steps"] > 0
+
+
+@pytest.mark.parametrize("m", ["text", "image", "clip"])
+def test_recipe_configs_build(m, embed_model):
+    import os
+
+    from avse.utils.config import load_yaml
+    from testutils import REPO
+
+    cfg = load_yaml(os.path.join(REPO, "egs/mini_av/avse1/conf", f"enhance_udiffse_plus_noise_{m}.yaml"))
+    conf = dict(cfg["method_conf"])
+    assert conf["noise"] == "embed_nmf" and conf["noise_conf"]["embed"] == m
+    conf["noise_conf"] = dict(conf["noise_conf"], decoder=embed_model)
+    enh = ENHANCERS.build(cfg["method"], **conf)
+    assert f"noise_embed_{m}.scp" in enh.needs and "frontend" in enh.needs

@@ -61,6 +61,7 @@ pack_default=        # stage 7: the inference config that avse-enhance uses by d
 noise_embed_config=  # YAML of avse.bin.train_noise_embed: stage 4 also trains the contrastive noise
                      # embedding on data/${noise_embed_train} -> ${expdir}/noise_embed/model.pt and measures
                      # cross-modal retrieval on data/${noise_embed_test}
+noise_embed_args=    # extra flags for avse.bin.train_noise_embed
 noise_embed_train=noise_train
 noise_embed_test=noise_test
 noise_embed_sets=    # test sets given noise conditions (text, image, clip) at the start of stage 5:
@@ -182,7 +183,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && [ -n "${noise_embed_config}"
     if [ ! -f "${noise_embed_dir}/model.pt" ]; then
         ${train_cmd} --num-threads 1 "${noise_embed_dir}/train.log" \
             python -m avse.bin.train_noise_embed --config "${noise_embed_config}" \
-                --noise_dir "data/${noise_embed_train}" --out_dir "${noise_embed_dir}" --fs "${fs}" --seed "${seed}"
+                --noise_dir "data/${noise_embed_train}" --out_dir "${noise_embed_dir}" --fs "${fs}" --seed "${seed}" ${noise_embed_args}
     fi
     python -m avse.bin.prep_noise_embed --noise_dir "data/${noise_embed_test}" \
         --out_dir "data/noise_embed_${noise_embed_test}" --item_dir "${noise_embed_dir}/items" --fs "${fs}"
