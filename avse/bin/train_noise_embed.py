@@ -68,6 +68,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--embed_scp", type=none_or(str), default=None, help="external features (.npy per line)")
     p.add_argument("--embed_utt2noise", type=none_or(str), default=None,
                    help="noise type of each --embed_scp key (default: the noise dir's utt2noise)")
+    p.add_argument("--init_model", type=none_or(str), default=None,
+                   help="start from this noise-embedding model (its tokenizer and every tensor of matching "
+                        "shape: e.g. --steps 0 to retrain only the basis decoder with another rank)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num_threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--verbose", type=int, default=1)
@@ -107,11 +110,26 @@ def run(args) -> None:
     sents = corpus(items.types, args.text_per_type, args.seed)
     if d.has("noise_desc"):
         sents += list(read_table(d.file("noise_desc")).values())
-    tok = Tokenizer.train(sents, args.vocab_size)
+    init = None
+    if args.init_model:
+        from avse.nets.noise_embedder import NoiseEmbedder
+
+        init = NoiseEmbedder.load(args.init_model)
+        tok = init.tok
+    else:
+        tok = Tokenizer.train(sents, args.vocab_size)
     ext_dim = len(next(iter(items.ext.values()))[0]) if items.ext else 0
     model_conf = dict(dim=args.dim, vocab_size=tok.vocab_size, fs=args.fs, ext_dim=ext_dim,
                       decoder_n_fft=args.decoder_n_fft, decoder_rank=args.decoder_rank, hidden=args.hidden)
     model = NoiseEmbedModel(**model_conf)
+    if init is not None:
+        own = model.state_dict()
+        same = {k: v for k, v in init.model.state_dict().items() if k in own and own[k].shape == v.shape}
+        if not any(k.startswith(("audio.", "text.")) for k in same):
+            raise InputError(f"--init_model {args.init_model}: no encoder tensor matches this configuration "
+                             "(dim, hidden, ext_dim)")
+        model.load_state_dict(same, strict=False)
+        log.info("initialised %d of %d tensors from %s", len(same), len(own), args.init_model)
     log.info("noise embedding: %d types %s, vocabulary %d, %d parameters", len(items.types), items.types,
              tok.vocab_size, sum(p.numel() for p in model.parameters()))
     rows = []

@@ -123,7 +123,7 @@ def train(model: NoiseEmbedModel, items: NoiseItems, tok: Tokenizer, rng: np.ran
     enc_params = [p for n, p in model.named_parameters() if not n.startswith("decoder.")]
     opt = torch.optim.AdamW(enc_params, lr=lr, weight_decay=1e-4)
     model.train()
-    for step in range(1, int(steps) + 1):
+    for step in range(1, int(steps) + 1):  # (steps 0: encoders kept as they are)
         lr_now = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         for g in opt.param_groups:
             g["lr"] = lr_now
