@@ -24,7 +24,10 @@ Options: ``embed`` (which table: ``text``, ``image``, ``clip``, ...), ``domain``
 W is refined by the multiplicative updates too), ``iters`` (M-step rounds),
 ``init`` (``quantile``: H first fitted to the stationary quantile PSD of the input,
 then the M-steps make it time-varying; ``noisy``: H fitted to the noisy power itself),
-``init_iters``, ``gamma`` and the quantile-PSD options of ``stationary``.
+``init_iters``, ``gamma`` and the quantile-PSD options of ``stationary``;
+``floor_basis`` (default False): one more basis, the shape of the input's stationary quantile PSD,
+so that the stationary floor of the noise (a rumble under passing cars, a room murmur)
+need not be built from the type's bases.
 """
 from __future__ import annotations
 
@@ -70,7 +73,8 @@ class EmbedNMFNoise(_PSDModel):
 
     def __init__(self, decoder: str | None = None, embed: str = "text", domain: str = "linear",
                  update_w: bool = False, iters: int = 1, gamma: float = 1.0, init: str = "quantile",
-                 init_iters: int = 30, quantile: float = 0.1, smooth: int = 5, bias: float = 2.0):
+                 init_iters: int = 30, quantile: float = 0.1, smooth: int = 5, bias: float = 2.0,
+                 floor_basis: bool = False):
         super().__init__(domain, quantile, smooth, bias)
         if not decoder:
             raise InputError("noise model embed_nmf: give noise_conf.decoder, the noise-embedding model file "
@@ -85,7 +89,8 @@ class EmbedNMFNoise(_PSDModel):
         self.decoder, self.embed = str(decoder), str(embed)
         self.update_w, self.iters, self.gamma = bool(update_w), int(iters), float(gamma)
         self.init, self.init_iters = init, int(init_iters)
-        self.file_psd = init == "quantile"
+        self.floor_basis = bool(floor_basis)
+        self.file_psd = init == "quantile" or self.floor_basis
         self.kw = f"noise_embed_{self.embed}"
         self.needs = (f"{self.kw}.scp",)
 
@@ -108,7 +113,10 @@ class EmbedNMFNoise(_PSDModel):
                              f"{self.kw}.scp: python -m avse.bin.noise_condition)")
         power = self.power(Xn, frontend)
         W = self.bases(cond[self.kw], power.shape[0], Xn.device, power.dtype)
-        target = self._psd(power, psd).expand(power.shape).contiguous() if self.init == "quantile" else power
+        floor = self._psd(power, psd) if self.file_psd else None
+        if self.floor_basis:
+            W = torch.cat([W, floor / floor.sum()], dim=1)
+        target = floor.expand(power.shape).contiguous() if self.init == "quantile" else power
         H = target.mean().expand(W.shape[1], power.shape[1]).clone() / W.shape[1]
         for _ in range(self.init_iters):
             H = update_H(target, W, H, self.gamma)

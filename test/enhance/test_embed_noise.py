@@ -91,3 +91,12 @@ def test_recipe_configs_build(m, embed_model):
     conf["noise_conf"] = dict(conf["noise_conf"], decoder=embed_model)
     enh = ENHANCERS.build(cfg["method"], **conf)
     assert f"noise_embed_{m}.scp" in enh.needs and "frontend" in enh.needs
+
+
+def test_floor_basis_adds_the_stationary_shape(embed_model):
+    noise = build_noise("embed_nmf", {"decoder": embed_model, "domain": "compressed", "floor_basis": True,
+                                      "init": "noisy"})
+    assert noise.file_psd
+    obs = noise.observation(_X(), noise_embed_text=np.ones(8, np.float32))
+    assert obs.nmf.W.shape == (16, 4)
+    torch.testing.assert_close(obs.nmf.W.sum(0), torch.ones(4))
