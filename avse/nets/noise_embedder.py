@@ -50,7 +50,8 @@ class NoiseEmbedder:
     @classmethod
     def load(cls, path: str, device="cpu") -> "NoiseEmbedder":
         if not os.path.isfile(path):
-            raise InputError(f"{path}: noise-embedding model not found (train it: python -m avse.bin.train_noise_embed)")
+            raise InputError(f"{path}: noise-embedding model not found "
+                             "(train it: python -m avse.bin.train_noise_embed)")
         ck = torch.load(path, map_location=device, weights_only=False)
         if not isinstance(ck, dict) or ck.get("format") != FORMAT:
             raise InputError(f"{path}: not a noise-embedding model file ({FORMAT})")
