@@ -134,7 +134,7 @@ def train(model: NoiseEmbedModel, items: NoiseItems, tok: Tokenizer, rng: np.ran
         opt.step()
         if on_log and (step % log_every == 0 or step == steps):
             on_log({"phase": "contrastive", "step": step, "loss": float(loss.detach()),
-                    "temperature": 1.0 / float(model.scale()), **parts})
+                    "temperature": 1.0 / float(model.scale().detach()), **parts})
     opt = torch.optim.AdamW(model.decoder.parameters(), lr=lr, weight_decay=1e-4)
     for step in range(1, int(decoder_steps) + 1):
         batch = items.batch(items.types, rng, clip_samples, tok)
