@@ -101,6 +101,9 @@ class DiffusionEnhancer(ABC):
             raise InputError(f"{type(self).__name__}: {e}") from e
         if self.noise_model.needs_frontend:   # the compression exponent comes from the front-end
             self.needs = tuple(dict.fromkeys(type(self).needs + ("frontend",)))
+        if self.noise_model.needs:            # per-utterance inputs of the noise model (an embedding)
+            self.needs = tuple(dict.fromkeys(self.needs + tuple(self.noise_model.needs)))
+        self._noise_inputs: dict = {}
         self.last_stats: dict = {}
 
     # -- helpers -------------------------------------------------------------------
@@ -127,7 +130,7 @@ class DiffusionEnhancer(ABC):
                ) -> GaussianObservation:
         """The noise model of one utterance (:meth:`avse.enhance.noise_choice.NoiseChoice.observation`);
         ``psd``: the normalised ``noise_psd`` of :meth:`__call__` (None: estimated from ``Xn``)."""
-        return self.noise_model.observation(Xn, generator, frontend, measurement, psd=psd)
+        return self.noise_model.observation(Xn, generator, frontend, measurement, psd=psd, **self._noise_inputs)
 
     def _sampler(self, sde: SDE) -> PCSampler:
         return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector)
@@ -156,6 +159,7 @@ class DiffusionEnhancer(ABC):
         self._check(X)
         self._check_aux(aux)
         noise_psd = aux.pop("noise_psd", None)
+        self._noise_inputs = {n[:-4]: aux.pop(n[:-4]) for n in self.noise_model.needs}
         if noise_psd is not None and not self.noise_model.file_psd:
             raise InputError(f"{type(self).__name__}: noise model {self.noise!r} takes no noise PSD "
                              "estimated elsewhere (only stationary, or nmf with init: quantile)")

@@ -16,6 +16,8 @@ the likelihood steps use.
 * ``fixed``: a known variance ``var`` (normalised compressed units).
 * ``zero``: a noise-free observation ``X = A(S)`` (restoration of clean reverberant or
   mixed speech).
+* ``embed_nmf`` (:mod:`avse.enhance.embed_noise`): IS-NMF whose bases are predicted
+  from a per-utterance noise embedding (text, picture or noise clip of the scene).
 
 ``domain`` (``nmf``, ``stationary``): ``compressed`` (the papers: Gaussian in the
 compressed STFT domain) or ``linear`` (Gaussian in the linear STFT domain, mapped to the
@@ -50,12 +52,15 @@ class NoiseChoice(ABC):
 
     ``updates``: the M-steps change the model (an NMF), so an enhancer runs them;
     ``needs_frontend``: :meth:`observation` needs ``frontend`` (its compression exponent);
-    ``file_psd``: :meth:`observation` takes ``psd=`` (module docstring).
+    ``file_psd``: :meth:`observation` takes ``psd=`` (module docstring);
+    ``needs``: per-utterance data-dir tables the model takes (``"<name>.scp"``, passed
+    to :meth:`observation` as keyword ``<name>=...``; e.g. a noise embedding).
     """
 
     updates = False
     needs_frontend = False
     file_psd = False
+    needs: tuple = ()
 
     @abstractmethod
     def observation(self, Xn: torch.Tensor, generator=None, frontend=None, measurement=None,
@@ -171,7 +176,11 @@ class Zero(NoiseChoice):
 
 
 def build_noise(name: str, conf: dict | None) -> NoiseChoice:
+
     """``NOISES.build(name, **conf)``, with a clear error for a conf that is not a mapping."""
     if conf is not None and not isinstance(conf, dict):
         raise InputError(f"noise_conf must be a mapping of options, got {conf!r}")
     return NOISES.build(name, **dict(conf or {}))
+
+
+from avse.enhance import embed_noise  # noqa: E402,F401  (registers embed_nmf; imports this module)

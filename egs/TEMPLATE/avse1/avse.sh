@@ -57,6 +57,16 @@ score_ref=auto       # reference of stage 6: spk (spk1.scp), dereverb (dereverb1
 pack_default=        # stage 7: the inference config that avse-enhance uses by default (its name,
                      # e.g. udiffse_plus for conf/enhance_udiffse_plus.yaml; not among them: the first)
 
+# Noise-aware conditioning (issue D3; off unless --noise_embed_config is given)
+noise_embed_config=  # YAML of avse.bin.train_noise_embed: stage 4 also trains the contrastive noise
+                     # embedding on data/${noise_embed_train} -> ${expdir}/noise_embed/model.pt and measures
+                     # cross-modal retrieval on data/${noise_embed_test}
+noise_embed_args=    # extra flags for avse.bin.train_noise_embed
+noise_embed_train=noise_train
+noise_embed_test=noise_test
+noise_embed_sets=    # test sets given noise conditions (text, image, clip) at the start of stage 5:
+                     # ${dumpdir}/raw/<set>_cond, enhanced by configs listed as CONFIG:<set>_cond, scored in stage 6
+
 # Listening page (stage 8)
 listening_opts=      # extra flags for avse.bin.listening_page, e.g. "--max_utts 10 --audio_format wav"
 
@@ -78,6 +88,8 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --skip_train bool         reuse an existing model
   --lip_pretrain_config YAML  pretrain the lip encoder of an AV prior in stage 4 (its objective: phones or sync)
   --lip_pretrain_args "flags" extra flags for avse.bin.train_lip_encoder
+  --noise_embed_config YAML  train the noise embedding in stage 4 (avse.bin.train_noise_embed)
+  --noise_embed_sets "<names>" test sets conditioned (text/image/clip) into <set>_cond in stage 5
   --lip_backend NAME|null   lip extraction for video.scp (none, haar, box)
   --lip_conf "{...}"        lip backend options (YAML mapping)
   --local_data_opts "..."   options of local/data.sh
@@ -163,6 +175,22 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! "${skip_train}"; then
             ${lip_init[@]+"${lip_init[@]}"} ${train_args}
 fi
 
+noise_embed_dir=${expdir}/noise_embed
+if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && [ -n "${noise_embed_config}" ]; then
+    log "Stage 4: noise embedding -> ${noise_embed_dir}"
+    need "data/${noise_embed_train}/wav.scp" "run stage 1 first (the noise recordings)"
+    mkdir -p "${noise_embed_dir}"
+    if [ ! -f "${noise_embed_dir}/model.pt" ]; then
+        ${train_cmd} --num-threads 1 "${noise_embed_dir}/train.log" \
+            python -m avse.bin.train_noise_embed --config "${noise_embed_config}" \
+                --noise_dir "data/${noise_embed_train}" --out_dir "${noise_embed_dir}" --fs "${fs}" --seed "${seed}" ${noise_embed_args}
+    fi
+    python -m avse.bin.prep_noise_embed --noise_dir "data/${noise_embed_test}" \
+        --out_dir "data/noise_embed_${noise_embed_test}" --item_dir "${noise_embed_dir}/items" --fs "${fs}"
+    python -m avse.bin.noise_retrieval --model "${noise_embed_dir}/model.pt" \
+        --data_dir "data/noise_embed_${noise_embed_test}" | tee "${noise_embed_dir}/retrieval.txt"
+fi
+
 # inference configs, their tags and test sets: CONFIG or CONFIG:SET1,SET2
 configs=(); tags=(); config_sets=()
 for c in ${inference_config}; do
@@ -181,6 +209,15 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
     [ -n "${inference_config}" ] || { log "--inference_config is required"; exit 2; }
     device=cpu; gpu=0
     "${gpu_inference}" && { device=cuda; gpu=1; }
+    for dset in ${noise_embed_sets}; do
+        out=${dumpdir}/raw/${dset}_cond
+        [ -f "${out}/noise_embed_clip.scp" ] && continue
+        need "${noise_embed_dir}/model.pt" "train the noise embedding first (stage 4 with --noise_embed_config)"
+        log "Stage 5: noise conditions of ${dset} -> ${out}"
+        python -m avse.bin.noise_condition --model "${noise_embed_dir}/model.pt" \
+            --data_dir "${dumpdir}/raw/${dset}" --out_dir "${out}" --noise_dir "data/${noise_embed_test}" \
+            --modalities "[text, image, clip]"
+    done
     for i in "${!configs[@]}"; do
         c=${configs[$i]}; tag=${tags[$i]}
         need "${c}" "inference config"
@@ -197,7 +234,9 @@ fi
 
 if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
     log "Stage 6: scoring (${scoring_metrics})"
-    for dset in ${test_sets}; do
+    cond_sets=
+    for dset in ${noise_embed_sets}; do cond_sets+=" ${dset}_cond"; done
+    for dset in ${test_sets} ${cond_sets}; do
         data=${dumpdir}/raw/${dset}
         ref=spk1.scp
         case "${score_ref}" in

@@ -8,6 +8,7 @@
 #   ./run.sh --task restore                   # dereverberation, separation, joint (issue C)
 #   ./run.sh --prior vae                      # the VAE-NMF baselines (--modality av: AV-CVAE)
 #   ./run.sh --stage 8 --listening_opts "--max_utts 12"  # listening page: exp/listening/index.html
+#   ./run.sh --noise_embed true               # + noise-aware conditioning from text/image/clip (issue D3)
 set -euo pipefail
 
 # --modality ao|av (this script's own option; the rest goes to avse.sh)
@@ -30,15 +31,23 @@ set -euo pipefail
 #   restore: with the same prior, informed (dps_informed) and blind (buddy) dereverberation
 #       of test_reverb, separation of test_2spk, joint restoration of test_joint (noise +
 #       room + two talkers) and its cascade (separate, then buddy on each source)
+# --noise_embed true|false (this script's own option; issue D3, audio-only denoising)
+#   true: stage 4 also trains the contrastive noise embedding (conf/noise_embed.yaml: noise audio,
+#       scene text and scene pictures in one space; NMF-basis decoder trained on text) and prints
+#       cross-modal retrieval; stage 5 gives test_noisy and test_noisy_nonstat (-5 dB babble, cafe,
+#       music, traffic; conf/simulate/test_noisy_nonstat.yaml) a noise condition per utterance from
+#       text, a picture and another noise-only clip (<set>_cond) and enhances them with UDiffSE+ blind
+#       and with the embedding-conditioned noise model (conf/enhance_udiffse_plus_noise_{text,image,clip}.yaml)
 modality=ao
 task=denoise
 prior=diffusion
+noise_embed=false
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --modality|--task|--prior) [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
+        --modality|--task|--prior|--noise_embed) [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
             declare "${1#--}=$2"; shift 2 ;;
-        --modality=*|--task=*|--prior=*) v=${1#--}; declare "${v%%=*}=${v#*=}"; shift ;;
+        --modality=*|--task=*|--prior=*|--noise_embed=*) v=${1#--}; declare "${v%%=*}=${v#*=}"; shift ;;
         *) args+=("$1"); shift ;;
     esac
 done
@@ -94,6 +103,21 @@ case "${task}" in
         pack_default=buddy
         ;;
     *) echo "--task must be denoise or restore, got '${task}'" >&2; exit 2 ;;
+esac
+
+case "${noise_embed}" in
+    false) ;;
+    true)
+        [ "${modality}-${prior}-${task}" = ao-diffusion-denoise ] || {
+            echo "--noise_embed true is for the audio-only diffusion prior and --task denoise" >&2; exit 2; }
+        test_sets+=" test_noisy_nonstat"
+        cond="test_noisy_cond,test_noisy_nonstat_cond"
+        inference_config="conf/enhance_udiffse_plus.yaml:${inference_sets},test_noisy_nonstat,${cond}
+            conf/enhance_udiffse.yaml conf/enhance_udiffse_plus_fast.yaml conf/enhance_udiffse_plus_paper_noise.yaml"
+        for m in text image clip; do inference_config+=" conf/enhance_udiffse_plus_noise_${m}.yaml:${cond}"; done
+        extra+=(--noise_embed_config conf/noise_embed.yaml --noise_embed_sets "test_noisy test_noisy_nonstat")
+        ;;
+    *) echo "--noise_embed must be true or false, got '${noise_embed}'" >&2; exit 2 ;;
 esac
 
 ./avse.sh \

@@ -1,0 +1,79 @@
+"""The noise-embedding stages end to end on a tiny corpus: train (with external features),
+items of three modalities, retrieval, per-utterance conditions."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from avse.bin import noise_condition, noise_retrieval, prep_noise_embed, train_noise_embed
+from avse.corpus.synthetic.noise import generate_noise
+from avse.io.scp import read_table
+from avse.nets.noise_embedder import NoiseEmbedder
+from avse.utils.seeding import utt_rng
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+TYPES = ["white", "brown", "music"]
+
+
+@pytest.fixture
+def noise_dir(tmp_path, make_wav):
+    d = tmp_path / "noise"
+    d.mkdir()
+    wav, u2n, ext = {}, {}, {}
+    for t in TYPES:
+        for i in range(2):
+            k = f"{t}_{i}"
+            wav[k] = make_wav(f"nw/{k}.wav", 0.1 * generate_noise(t, 1.2, 16000, utt_rng(0, k)))
+            u2n[k] = t
+            ext[k] = str(tmp_path / f"ext_{k}.npy")
+            np.save(ext[k], np.eye(3, 5)[TYPES.index(t)] + 0.01 * i)
+    for name, tab in (("wav.scp", wav), ("utt2noise", u2n)):
+        (d / name).write_text("".join(f"{k} {v}\n" for k, v in sorted(tab.items())))
+    (tmp_path / "ext.scp").write_text("".join(f"{k} {v}\n" for k, v in sorted(ext.items())))
+    return str(d)
+
+
+def test_stages(tmp_path, noise_dir, tiny_data_dir, capsys):
+    exp = str(tmp_path / "exp")
+    assert train_noise_embed.main(["--noise_dir", noise_dir, "--out_dir", exp, "--steps", "8",
+                                   "--decoder_steps", "2", "--decoder_n_fft", "62", "--decoder_hop", "32",
+                                   "--decoder_rank", "2", "--clip_seconds", "0.5", "--dim", "8", "--hidden", "16",
+                                   "--vocab_size", "120", "--text_per_type", "30",
+                                   "--embed_scp", str(tmp_path / "ext.scp")]) == 0
+    model = os.path.join(exp, "model.pt")
+    emb = NoiseEmbedder.load(model)
+    assert emb.meta["types"] == sorted(TYPES) and emb.meta["ext_dim"] == 5
+    assert os.path.isfile(os.path.join(exp, "config.yaml")) and os.path.isfile(os.path.join(exp, "train_log.csv"))
+
+    items = str(tmp_path / "items_dir")
+    assert prep_noise_embed.main(["--noise_dir", noise_dir, "--out_dir", items, "--item_dir",
+                                  str(tmp_path / "items"), "--per_type", "2", "--clip_seconds", "0.5"]) == 0
+    assert sorted(read_table(os.path.join(items, "utt2noise")).values()) == sorted(TYPES * 2)
+    out = str(tmp_path / "ret.json")
+    assert noise_retrieval.main(["--model", model, "--data_dir", items, "--trials", "2", "--out", out]) == 0
+    res = json.load(open(out))
+    assert res["n_types"] == 3 and set(res["top1"]) >= {"audio->text", "image->text", "audio->image"}
+    assert all(0 <= v <= 1 for v in res["top1"].values())
+    assert "top-1 retrieval" in capsys.readouterr().out
+
+    # conditions of a data dir: its utterances mixed with white_0 / brown_1 / ...
+    keys = sorted(read_table(os.path.join(tiny_data_dir, "wav.scp")))
+    mixed = {k: f"{TYPES[i % 3]}_{i % 2}" for i, k in enumerate(keys)}
+    with open(os.path.join(tiny_data_dir, "utt2noise"), "w") as f:
+        f.writelines(f"{k} {mixed[k].rsplit('_', 1)[0]}\n" for k in keys)
+    with open(os.path.join(tiny_data_dir, "utt2source"), "w") as f:
+        f.writelines(f"{k} {k} {mixed[k]} 0.0\n" for k in keys)
+    cond = str(tmp_path / "cond")
+    assert noise_condition.main(["--model", model, "--data_dir", tiny_data_dir, "--out_dir", cond,
+                                 "--noise_dir", noise_dir, "--clip_seconds", "0.5"]) == 0
+    for name in ("wav.scp", "noise_text", "noise_image.scp", "noise_clip.scp", "noise_embed_text.scp",
+                 "noise_embed_image.scp", "noise_embed_clip.scp"):
+        assert set(read_table(os.path.join(cond, name))) == set(keys), name
+    e = np.load(read_table(os.path.join(cond, "noise_embed_image.scp"))[keys[0]])
+    assert e.shape == (8,) and abs(np.linalg.norm(e) - 1) < 1e-4
+    # a clip never comes from the recording that was mixed
+    cfg = read_table(os.path.join(cond, "noise_clip.scp"))
+    assert all(os.path.isfile(v) for v in cfg.values())
+    assert noise_condition.main(["--model", model, "--data_dir", tiny_data_dir, "--out_dir", cond,
+                                 "--modalities", "[clip]"]) == 1   # no --noise_dir: a clear error
