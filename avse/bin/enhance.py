@@ -61,6 +61,7 @@ import torch
 from avse.utils.cli import run_main
 from avse.data.uttjobs import Stage, collect_rows, merge_jobs, run_stage, stage_config
 from avse.errors import InputError, StageError
+from avse.enhance.base import aux_keyword
 from avse.io.audio import load_audio, save_audio
 from avse.io.scp import read_table
 from avse.utils.config import add_job_args, none_or, save_config, str2bool, yaml_value
@@ -116,7 +117,7 @@ def load_aux_tables(enhancer, data_dir: str | None, method: str) -> dict:
             where = f"in {data_dir}" if data_dir else "(give --data_dir, not --wav_scp)"
             raise InputError(f"method {method} needs {need} {where}: the per-utterance input it "
                              f"uses (e.g. rir1.scp from the simulation stage of a reverberant set)")
-        tables[need[:-4]] = (path, read_table(path))
+        tables[aux_keyword(need)] = (path, read_table(path))
     return tables
 
 

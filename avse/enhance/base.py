@@ -55,6 +55,12 @@ ENHANCERS = Registry("enhancer")
 _INITS = ("noisy", "scaled", "prior")
 
 
+def aux_keyword(need: str) -> str:
+    """The keyword argument of an enhancer input: a data-dir table ``"<name>.scp"`` comes
+    as ``name=...``, any other need under its own name."""
+    return need[:-4] if need.endswith(".scp") else need
+
+
 def constructor_defaults(cls) -> dict:
     """Constructor keyword defaults of ``cls`` and its bases (``cls.DEFAULTS``)."""
     out: dict = {}
@@ -146,7 +152,7 @@ class DiffusionEnhancer(ABC):
 
     def _check_aux(self, aux: dict) -> None:
         for need in self.needs:
-            kw = need[:-4] if need.endswith(".scp") else need
+            kw = aux_keyword(need)
             if aux.get(kw) is None:
                 what = f"the data dir's {need} entry" if need.endswith(".scp") else need
                 raise InputError(f"{type(self).__name__}: needs {what} (keyword {kw}=...)")
@@ -159,7 +165,7 @@ class DiffusionEnhancer(ABC):
         self._check(X)
         self._check_aux(aux)
         noise_psd = aux.pop("noise_psd", None)
-        self._noise_inputs = {n[:-4]: aux.pop(n[:-4]) for n in self.noise_model.needs}
+        self._noise_inputs = {aux_keyword(n): aux.pop(aux_keyword(n)) for n in self.noise_model.needs}
         if noise_psd is not None and not self.noise_model.file_psd:
             raise InputError(f"{type(self).__name__}: noise model {self.noise!r} takes no noise PSD "
                              "estimated elsewhere (only stationary, or nmf with init: quantile)")
