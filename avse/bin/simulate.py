@@ -32,7 +32,10 @@ a room ``reverb1/`` (reverberant target image) and ``rir1/<key>.npy`` ((M, L) fl
 target to every microphone); tables ``wav.scp spk1.scp [spk2.scp] noise1.scp
 [reverb1.scp rir1.scp utt2t60 utt2room] utt2snr [utt2sir] utt2noise utt2gain
 utt2source utt2spk utt2dur`` plus ``text``/``video.scp``/``utt2face``/``lip_feats.scp``
-copied from the source utterance, and ``noise_desc``. ``utt2t60`` is ``<target> <measured>`` (s);
+copied from the source utterance, for every interferer i = 2..K its ``video<i>.scp``/
+``utt2face<i>``/``lip_feats<i>.scp`` (the per-source names of :mod:`avse.data.sources`:
+stage 3 turns ``video<i>.scp`` into ``lip<i>.scp``, the lips an audio-visual prior
+separates talker i with), and ``noise_desc``. ``utt2t60`` is ``<target> <measured>`` (s);
 ``utt2gain`` the joint anti-clipping factor; ``utt2source`` ``<utt> <noise
 recording> <noise offset s> [<interferer utt>..]``. With several microphones only
 the reference microphone is written unless ``--channels all``.

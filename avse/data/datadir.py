@@ -4,7 +4,9 @@ A data dir holds per-utterance tables ``<utt> <value>`` sorted in byte order:
 ``wav.scp`` (required; the input/mixture audio), ``utt2spk``, and as available
 ``spk1.scp``.. (dry targets), ``reverb1.scp``, ``noise1.scp``, ``dereverb1.scp``,
 ``rir1.scp``, ``video.scp``, ``lip.scp``, ``lip_conf.scp``, ``lip_feats.scp``, ``text``, ``utt2dur``,
-``utt2snr``, ``utt2t60``, ``utt2noise``, ``utt2gain`` ...; ``spk2utt`` is derived
+``utt2snr``, ``utt2t60``, ``utt2noise``, ``utt2gain`` ..., and the visual tables of the other
+talkers of a mixture (``video2.scp``, ``lip2.scp``, ``utt2face2``: :mod:`avse.data.sources`);
+``spk2utt`` is derived
 from ``utt2spk``. Other files (``noise_desc``, ``spk_info.json``, ``README``) are
 dir-level and not checked per utterance.
 """
@@ -20,8 +22,8 @@ from avse.io.scp import c_sorted, check_key, inverse_table, read_table, write_ta
 log = logging.getLogger(__name__)
 
 # per-utterance tables whose values are file paths (or Kaldi pipe commands)
-PATH_TABLE = re.compile(r"^(wav|spk\d+|reverb\d+|noise\d+|dereverb\d+|rir\d+|video|lip|lip_conf|lip_rel|lip_feats)"
-                        r"\.scp$")
+PATH_TABLE = re.compile(r"^(wav|spk\d+|reverb\d+|noise\d+|dereverb\d+|rir\d+|"
+                        r"(video|lip|lip_conf|lip_rel|lip_feats)\d*)\.scp$")
 AUDIO_TABLE = re.compile(r"^(wav|spk\d+|reverb\d+|noise\d+|dereverb\d+)\.scp$")
 # per-utterance tables holding values
 VALUE_TABLE = re.compile(r"^(utt2\w+|text)$")

@@ -13,6 +13,7 @@ from typing import Dict, List
 import numpy as np
 
 from avse.data.datadir import DataDir
+from avse.data.sources import source_table
 from avse.errors import InputError, StageError
 from avse.io.audio import load_audio, save_audio
 from avse.io.scp import c_sorted, check_key, read_table
@@ -23,6 +24,11 @@ from avse.utils.seeding import utt_rng
 
 # utt2face: face centre for lip backends; lip_feats.scp: precomputed visual features (lip_encoder features)
 COPIED_TABLES = ("text", "video.scp", "utt2phones", "utt2face", "lip_feats.scp")
+#: tables also copied for every interferer i >= 2, under its per-source name (``video2.scp``,
+#: :mod:`avse.data.sources`): what stage 3 and an audio-visual prior need to see talker i.
+#: Not its ``text``/``utt2phones``: the interferer is cut to the target's length, so they
+#: would describe speech that is not in the mixture.
+SOURCE_TABLES = ("video.scp", "utt2face", "lip_feats.scp")
 
 
 # ----------------------------------------------------------------- options
@@ -241,4 +247,8 @@ class Simulator:
         for t, tab in self.copied.items():
             if utt in tab:
                 rows[t] = tab[utt]
+        for i, u in enumerate(others, 2):  # talker i's video (the order of utt2source)
+            for t in SOURCE_TABLES:
+                if t in self.copied and u in self.copied[t]:
+                    rows[source_table(t, i)] = self.copied[t][u]
         return rows

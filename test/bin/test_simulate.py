@@ -139,6 +139,34 @@ def test_one_job_equals_two_jobs(dirs, tmp_path, case):
                                                  "white": "white noise"}
 
 
+@pytest.mark.parametrize("n_speakers", [2, 3])
+def test_interferers_video_follows_utt2source(dirs, tmp_path, n_speakers):
+    """Talker i >= 2 of a mixture gets its own utterance's video.scp / lip_feats.scp entry under
+    the per-source name (video<i>.scp), in the order of utt2source; not its text."""
+    out = str(tmp_path / "mix")
+    _run_split(dirs, out, 2, ["--n_speakers", str(n_speakers), "--snr_mode", "cycle"], tmp_path)
+    d = DataDir(out)
+    d.validate(check_files=True)  # video2.scp .. are per-utterance tables, sorted, complete
+    src_video = read_table(os.path.join(dirs[0], "video.scp"))
+    src_feats = read_table(os.path.join(dirs[0], "lip_feats.scp"))
+    names = set(d.utt_tables())
+    for i in range(2, n_speakers + 1):
+        assert {f"video{i}.scp", f"lip_feats{i}.scp", f"spk{i}.scp"} <= names
+    assert f"video{n_speakers + 1}.scp" not in names and not any(n.startswith("text") and n != "text" for n in names)
+    for k in d.keys:
+        talkers = d.table("utt2source")[k].split()
+        talkers = [talkers[0]] + talkers[3:]
+        assert len(talkers) == n_speakers
+        assert d.table("video.scp")[k] == src_video[talkers[0]]
+        for i, u in enumerate(talkers[1:], 2):
+            assert u != talkers[0]
+            assert d.table(f"video{i}.scp")[k] == src_video[u]
+            assert d.table(f"lip_feats{i}.scp")[k] == src_feats[u]
+    with open(d.file("video2.scp")) as f:
+        lines = f.read().splitlines()
+    assert [ln.split()[0] for ln in lines] == sorted(d.keys)
+
+
 def test_resume_after_interruption(dirs, tmp_path, monkeypatch):
     ref = str(tmp_path / "ref")
     keys = _run_split(dirs, ref, 1, [], tmp_path)
