@@ -13,6 +13,14 @@ backend is ``--lip_backend`` with options ``--lip_conf`` (``none``, ``haar``, ``
 and a per-utterance face centre from ``utt2face`` (``<x> <y>`` in [0, 1]) is passed
 to it as ``face_xy``.
 
+Mixtures of K talkers (stage 2 with ``--n_speakers K``): every ``video<k>.scp`` (the
+video of talker k = 2..K, :mod:`avse.data.sources`) becomes ``lip<k>.scp`` and
+``lip_conf<k>.scp`` the same way (the same backend, ``utt2face<k>`` as its face centre),
+so that an audio-visual prior finds the lips of every talker it separates. Stage 2 cut or
+zero-padded the interferer's audio to the target's length, so its lips are fitted to the
+mixture's length the same way (trimmed, or the last frame repeated with confidence 0)
+without the length rule below, which is the target's.
+
 Audio/video duration rule: the lips must have ``T = ceil(n_samples * 25 / fs)``
 frames (``avse.corpus.types.n_video_frames``). A difference of at most one frame is
 padded (last frame repeated, confidence 0) or trimmed silently. A larger difference
@@ -28,6 +36,7 @@ import sys
 from avse.utils.cli import run_main
 from avse.corpus.types import n_video_frames
 from avse.data.datadir import AUDIO_TABLE, DataDir
+from avse.data.sources import source_indices, source_table
 from avse.data.uttjobs import Stage, merge_jobs, read_rows, run_stage, stage_config
 from avse.errors import SkipUtterance, StageError
 from avse.io.audio import audio_info, load_audio, save_audio
@@ -68,6 +77,8 @@ class Dumper:
         self.tables = {n: self.src.table(n) for n in names}
         self.audio_tables = [n for n in names if AUDIO_TABLE.match(n)]
         self.lips = args.lip_backend is not None and "video.scp" in self.tables
+        # talkers with a video: 1 (video.scp) and k = 2.. (video<k>.scp) of a K-talker mixture
+        self.talkers = [1] + source_indices("video.scp", self.tables) if self.lips else []
         if self.lips:
             LIP_BACKENDS.get(args.lip_backend)  # unknown name fails early
 
@@ -84,15 +95,19 @@ class Dumper:
         save_audio(out, x, fs, subtype="FLOAT")
         return out, len(x)
 
-    def lip(self, key: str, n_samples: int) -> dict:
+    def lip(self, key: str, n_samples: int, k: int = 1) -> dict:
+        """Rows ``lip<k>.scp``, ``lip_conf<k>.scp`` of talker ``k`` (1: ``lip.scp``; module
+        docstring) for a mixture of ``n_samples`` samples at ``--fs``."""
         a = self.args
-        video = self.tables["video.scp"][key]
-        face_xy = parse_face_xy(self.tables[FACE_TABLE][key], key) if FACE_TABLE in self.tables else None
-        lips, conf = extract_lips(video, a.lip_backend, a.lip_conf, utt=key, face_xy=face_xy)
+        video = self.tables[source_table("video.scp", k)][key]
+        face = source_table(FACE_TABLE, k)
+        face_xy = parse_face_xy(self.tables[face][key], key) if face in self.tables else None
+        utt = key if k == 1 else f"{key} (talker {k}, {source_table('video.scp', k)})"
+        lips, conf = extract_lips(video, a.lip_backend, a.lip_conf, utt=utt, face_xy=face_xy)
         target = n_video_frames(n_samples, a.fs, LIP_FPS)
         diff_s = (len(lips) - target) / LIP_FPS
         rows = {}
-        if abs(len(lips) - target) > 1:
+        if k == 1 and abs(len(lips) - target) > 1:
             if abs(diff_s) > a.max_av_mismatch:
                 raise SkipUtterance(f"audio {n_samples / a.fs:.2f} s and video {len(lips) / LIP_FPS:.2f} s "
                                     f"differ by more than {a.max_av_mismatch} s")
@@ -100,7 +115,7 @@ class Dumper:
         lips, conf = fit_to_audio(lips, conf, target)
         # a video shared by several mixtures (one per SNR) is stored once per length
         lip_path, conf_path = save_lips(a.out_dir, lip_name(video, target, face_xy), lips, conf)
-        rows.update({"lip.scp": lip_path, "lip_conf.scp": conf_path})
+        rows.update({source_table("lip.scp", k): lip_path, source_table("lip_conf.scp", k): conf_path})
         return rows
 
     def __call__(self, key: str) -> dict:
@@ -113,8 +128,8 @@ class Dumper:
         for t, tab in self.tables.items():
             if t not in rows:
                 rows[t] = tab[key]
-        if self.lips:
-            rows.update(self.lip(key, n_samples))
+        for k in self.talkers:
+            rows.update(self.lip(key, n_samples, k))
         return rows
 
 

@@ -48,6 +48,45 @@ def test_dump_lips_and_mismatch_rule(av_dir, tmp_path):
     assert d.table("wav.scp") == {k: v for k, v in read_table(os.path.join(av_dir, "wav.scp")).items() if k in d.keys}
 
 
+def test_dump_lips_of_every_talker(tiny_data_dir, tmp_path):
+    """video2.scp (the interferer's video of a 2-talker mixture) becomes lip2.scp / lip_conf2.scp
+    with the target's backend, fitted to the mixture's length without the A/V length rule."""
+    from avse.io.video import write_video
+
+    wavs = read_table(os.path.join(tiny_data_dir, "wav.scp"))
+    durs = {k: float(v) for k, v in read_table(os.path.join(tiny_data_dir, "utt2dur")).items()}
+    keys = sorted(wavs)
+    need = {k: int(np.ceil(durs[k] * 25)) for k in keys}
+    own, other = {}, {}
+    for i, k in enumerate(keys):
+        own[k] = _video(str(tmp_path / "vid" / f"{k}.mp4"), need[k])
+        n2 = need[k] + (40 if i % 2 else -6)   # the interferer's video: 1.6 s longer or 6 frames shorter
+        frames = np.full((n2, 88, 88), 30 + 50 * i, np.uint8)
+        other[k] = str(tmp_path / "vid" / f"{k}_other.mp4")
+        write_video(other[k], frames, fps=25.0)
+    for name, rows in (("video.scp", own), ("video2.scp", other)):
+        with open(os.path.join(tiny_data_dir, name), "w") as f:
+            f.writelines(f"{k} {rows[k]}\n" for k in keys)
+    out = str(tmp_path / "dump")
+    assert main(["--data_dir", tiny_data_dir, "--out_dir", out, "--progress", "false"]) == 0
+    assert main(["--data_dir", tiny_data_dir, "--out_dir", out, "--merge", "true"]) == 0
+    d = DataDir(out)
+    assert d.keys == keys and not os.path.exists(os.path.join(out, "skipped"))
+    assert {"lip.scp", "lip_conf.scp", "lip2.scp", "lip_conf2.scp", "video2.scp"} <= set(d.utt_tables())
+    assert not os.path.exists(os.path.join(out, "av_mismatch"))
+    for i, k in enumerate(keys):
+        n = need[k]
+        lips, lips2 = np.load(d.table("lip.scp")[k]), np.load(d.table("lip2.scp")[k])
+        conf2 = np.load(d.table("lip_conf2.scp")[k])
+        assert lips.shape == lips2.shape == (n, 88, 88) and conf2.shape == (n,)
+        assert abs(float(lips2.mean()) - (30 + 50 * i)) < 3        # talker 2's own video
+        assert abs(float(lips[-1].mean()) - 3 * (n - 1)) < 6        # not the target's
+        if i % 2:
+            assert np.all(conf2 == 1)
+        else:  # 6 frames short: the last frame repeated, confidence 0
+            assert np.all(conf2[:n - 6] == 1) and np.all(conf2[n - 6:] == 0)
+
+
 def test_dump_resamples_and_rejects_bad_audio(tiny_data_dir, tmp_path, make_wav):
     out = str(tmp_path / "dump8k")
     opts = ["--data_dir", tiny_data_dir, "--out_dir", out, "--fs", "8000", "--lip_backend", "null"]
