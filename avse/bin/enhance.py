@@ -28,8 +28,11 @@ estimate in s), ``separate`` and ``joint`` (K sources). An enhancer declares its
 per-utterance inputs in ``needs`` (data-dir tables such as ``rir1.scp``, passed as
 ``rir1=np.ndarray``; ``frontend``; ``fs``) and ``needs_grad`` (DPS: the score function
 then keeps the autograd graph). K-source output: ``OUT/wav/<key>_s<k>.wav`` listed in
-``OUT/spk<k>.scp`` (k = 1..K); ``OUT/wav.scp`` lists source 1. ``avse.bin.score`` pairs
-them with the data dir's ``spk<k>.scp`` by permutation-invariant scoring.
+``OUT/spk<k>.scp`` (k = 1..K); ``OUT/wav.scp`` lists source 1; ``OUT/sources.json``
+(:mod:`avse.data.sources`) says how ``avse.bin.score`` pairs them with the data dir's
+``spk<k>.scp``: by permutation-invariant scoring (``pit``; an audio-only prior: nothing
+tells the talkers apart), or output k with talker k (``fixed``; an audio-visual prior,
+below).
 
 Rows per utterance: ``wav.scp``, ``utt2dur`` (and ``utt2spk`` when the input has it);
 bookkeeping ``_seconds`` (processing time, s), ``_duration`` (audio, s), ``_nfe``
@@ -48,6 +51,15 @@ A model on precomputed visual features (``lip_encoder: features``) reads
 ``<data_dir>/lip_feats.scp`` (or the ``lip_table`` it was trained with) instead.
 An audio-only model refuses ``--lip_scp``/``--lip_degrade``; an audio-visual model
 refuses to run without lips.
+
+Separation with an audio-visual prior (audio-visual speech separation with diffusion
+posterior sampling, :mod:`avse.nets.lip_cond`): a method sampling K sources
+(``n_sources`` of the enhancer: ``separate``, ``joint``, ``cascade``) gets source k
+conditioned on talker k's lips, ``lip.scp`` for talker 1 and ``lip<k>.scp`` (k >= 2,
+written by stages 2-3 for the interferers) next to it; a missing ``lip<k>.scp`` is an
+error naming it, unless ``--lip_sources target`` (talker 1's lips only; the other
+sources run with the video marked missing). Output k is then talker k
+(``sources.json``: ``fixed``).
 """
 import argparse
 import logging
@@ -59,6 +71,7 @@ import numpy as np
 import torch
 
 from avse.utils.cli import run_main
+from avse.data.sources import ESTIMATES_FILE
 from avse.data.uttjobs import Stage, collect_rows, merge_jobs, run_stage, stage_config
 from avse.errors import InputError, StageError
 from avse.enhance.base import aux_keyword
@@ -98,6 +111,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lip_guidance", type=float, default=1.0,
                    help="classifier-free guidance weight on the lips: s_u + w (s_c - s_u); 1 = plain "
                         "conditional score, > 1 twice the network calls")
+    p.add_argument("--lip_sources", default="all", choices=["all", "target"],
+                   help="a K-source method with an audio-visual prior: every source conditioned on its own "
+                        "talker's lips (lip.scp, lip2.scp, ..) or only source 1 (the others with the video "
+                        "marked missing)")
     p.add_argument("--lip_variance_temper", type=float, default=1.0,
                    help="weight of the lip part of a lip-variance prior's speech envelope (log sigma_d = "
                         "base + w delta(lips)); 1 = as trained, < 1 a less confident envelope")
@@ -155,10 +172,14 @@ class Enhance:
         self.score_fn = None if self.m.kind == "vae" else \
             make_cond_score_fn(self.m.model, self.device, args.use_amp, cond=None, grad=self.grad)
         tcfg = self.m.meta.get("train_config") or {}
+        self.n_sources = int(getattr(self.enhancer, "n_sources", 1))
         self.lips = LipConditioner.for_model(
             self.m.model, args.data_dir, args.lip_scp, args.lip_rel_source, tcfg.get("lip_rel_source"),
             self.device, args.use_amp, args.lip_degrade, args.seed, args.model, args.lip_rel_model,
-            args.lip_guidance, args.lip_variance_temper, train_lip_table=tcfg.get("lip_table"))
+            args.lip_guidance, args.lip_variance_temper, train_lip_table=tcfg.get("lip_table"),
+            n_sources=self.n_sources, lip_sources=args.lip_sources)
+        # K > 1 outputs: bound to the talkers by their lips, or in no particular order
+        self.assignment = "fixed" if self.lips is not None and self.lips.n_sources > 1 else "pit"
         self.wav_dir = os.path.join(args.out_dir, "wav")
 
     def aux(self, key: str) -> dict:
@@ -208,7 +229,7 @@ class Enhance:
                 raise StageError(f"utterance {key!r}: the enhanced signal has NaN or infinite samples "
                                  f"(method {self.args.method}); check the model and method_conf")
         rows = {}
-        k_src = int(getattr(self.enhancer, "n_sources", 1))
+        k_src = self.n_sources
         if k_src > 1:  # sources: wav/<key>_s<k>.wav in spk<k>.scp; wav.scp lists source 1
             ys = y if y.ndim == 2 else np.stack([x] * k_src)
             for k in range(k_src):
@@ -216,6 +237,7 @@ class Enhance:
                 save_audio(out_k, ys[k], fs, subtype="FLOAT")
                 rows[f"spk{k + 1}.scp"] = out_k
             out = rows["spk1.scp"]
+            rows["_sources"] = f"{k_src} {self.assignment}"
         else:
             save_audio(out, y, fs, subtype="FLOAT")
         t60 = (getattr(self.enhancer, "last_stats", None) or {}).get("t60")
@@ -264,6 +286,12 @@ def finish(args, has_spk: bool) -> None:
               "torch_threads": torch.get_num_threads()}
     save_config(args, args.out_dir)
     write_json(os.path.join(args.out_dir, "timing.json"), timing)
+    sources = {r["_sources"] for r in rows.values() if "_sources" in r}
+    if sources:   # K > 1 outputs: how they are paired with the talkers (avse.data.sources)
+        n, assignment = sources.pop().split()
+        write_json(os.path.join(args.out_dir, ESTIMATES_FILE),
+                   {"n_sources": int(n), "assignment": assignment,
+                    "lip_sources": args.lip_sources if assignment == "fixed" else None})
     merge_jobs(args.out_dir, validate=has_spk, info={"method": args.method, "rtf": timing["rtf"]})
     log.info("%s: %d utterances, RTF %.3f, mean NFE %.1f on %s", args.out_dir, len(rows),
              timing["rtf"] or 0.0, timing["nfe"], args.device)

@@ -8,9 +8,22 @@ is how stage 2 (:mod:`avse.simulate.simulator`) names the interferers' video, st
 (:mod:`avse.bin.dump`) their lips, and how an audio-visual prior finds the lips of each
 source it separates (:mod:`avse.nets.lip_cond`). (The audio references ``spk1.scp`` ..
 ``spkK.scp`` number every talker, the target included: their names are older.)
+
+The other direction, estimates: a method with K > 1 outputs (:mod:`avse.bin.enhance`)
+writes ``spk1.scp`` .. ``spkK.scp`` and :data:`ESTIMATES_FILE` (``sources.json``:
+``{"n_sources": K, "assignment": "fixed" | "pit", "lip_sources": ...}``). ``fixed``:
+output k is talker k's by construction (each source conditioned on its own talker's
+lips) and is scored against ``spk<k>.scp`` as it is; ``pit``: the outputs come in no
+particular order and scoring chooses the permutation (:mod:`avse.bin.score`).
 """
+import json
 import os
-from typing import Iterable, List
+from typing import Iterable, List, Optional
+
+from avse.errors import InputError
+
+ESTIMATES_FILE = "sources.json"
+ASSIGNMENTS = ("pit", "fixed")
 
 
 def source_table(name: str, k: int) -> str:
@@ -35,3 +48,18 @@ def source_indices(name: str, present: Iterable[str]) -> List[int]:
         out.append(k)
         k += 1
     return out
+
+
+def estimates_assignment(est_dir: str) -> Optional[str]:
+    """``fixed`` or ``pit`` from ``<est_dir>/sources.json``; ``None`` without the file."""
+    path = os.path.join(est_dir, ESTIMATES_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f).get("assignment")
+    except (json.JSONDecodeError, AttributeError) as e:
+        raise InputError(f"{path}: not a JSON object with an 'assignment' ({e})") from e
+    if value not in ASSIGNMENTS:
+        raise InputError(f"{path}: assignment must be one of {ASSIGNMENTS}, got {value!r}")
+    return value

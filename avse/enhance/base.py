@@ -72,6 +72,18 @@ def constructor_defaults(cls) -> dict:
     return out
 
 
+def bound_sources(score_fn, n_sources: int, who: str) -> bool:
+    """True when ``score_fn`` conditions each of ``n_sources > 1`` sources on its own talker
+    (its ``n_sources`` attribute, :class:`avse.nets.lip_cond.ConditionedScore`: row ``j * K + k``
+    is talker ``k``'s), so that source ``k`` is talker ``k`` in every sample. A score
+    function of ``K > 1`` sources for an enhancer of another number is an error."""
+    k = int(getattr(score_fn, "n_sources", 1))
+    if k > 1 and k != int(n_sources):
+        raise InputError(f"{who}: the score function conditions {k} sources on their own talkers' lips, "
+                         f"but the method samples {n_sources}")
+    return k > 1
+
+
 class DiffusionEnhancer(ABC):
     """Shared settings and plumbing of the diffusion enhancers (see module docstring).
 
@@ -145,10 +157,12 @@ class DiffusionEnhancer(ABC):
     # ``"frontend"`` (the model's SpectralFrontEnd) or a data-dir table ``"<name>.scp"``
     # (its entry for the utterance, loaded, as ``<name>=...``; e.g. ``rir1.scp`` ->
     # ``rir1=np.ndarray``). ``needs_grad``: the score function must keep the autograd
-    # graph (DPS). ``n_sources``: K > 1 returns (K, F, T).
+    # graph (DPS). ``n_sources``: K > 1 returns (K, F, T); the caller binds a conditioning
+    # per source when the prior has one (:func:`bound_sources`).
     needs: tuple = ()
     needs_grad: bool = False
     n_sources: int = 1
+    sources_bound: bool = False   # this call's sources are bound to talkers (set by __call__)
 
     def _check_aux(self, aux: dict) -> None:
         for need in self.needs:
@@ -164,6 +178,7 @@ class DiffusionEnhancer(ABC):
         ``noise_psd`` (module docstring)."""
         self._check(X)
         self._check_aux(aux)
+        self.sources_bound = bound_sources(score_fn, self.n_sources, type(self).__name__)
         noise_psd = aux.pop("noise_psd", None)
         self._noise_inputs = {aux_keyword(n): aux.pop(aux_keyword(n)) for n in self.noise_model.needs}
         if noise_psd is not None and not self.noise_model.file_psd:

@@ -17,6 +17,14 @@ outputs follow the enhancer interface: ``X`` (F, T) complex compressed STFT ->
 declares (:attr:`needs`, their union). Each step draws from the same ``generator`` in
 turn, so a cascade is deterministic per seed.
 
+With an audio-visual prior whose score function conditions each source on its own
+talker's lips (:class:`avse.nets.lip_cond.ConditionedScore` of ``K = n_sources``
+talkers), every step gets the lips of the talkers its input holds: the separation
+(on the mixture of all ``K``) all of them, source ``k`` in rows ``j * K + k``; a later
+one-source step on separated source ``k`` talker ``k``'s alone. A step that would restore
+an input of several talkers as one signal, or split it into another number of sources, is
+refused then (no talker's lips describe it): put the separation first.
+
 ``last_stats``: ``nfe`` (sum over steps and sources), ``steps`` (each step's
 statistics per source), ``t60`` (mean of the T60 estimates of the last step that gives
 one, s; the sources share a room), ``seconds``.
@@ -28,7 +36,7 @@ import time
 import numpy as np
 import torch
 
-from avse.enhance.base import ENHANCERS
+from avse.enhance.base import ENHANCERS, bound_sources
 from avse.errors import InputError
 
 
@@ -58,11 +66,14 @@ class Cascade:
         """``X`` (F, T) complex -> ``(F, T)``, or ``(K, F, T)`` for ``n_sources = K > 1``."""
         t0 = time.perf_counter()
         current = X[None]                                    # (n, F, T)
+        # with per-source lips: the talkers (0-based) each current signal holds
+        talkers = [tuple(range(self.n_sources))] if bound_sources(score_fn, self.n_sources, "cascade") else None
         stats, nfe, t60 = [], 0, None
-        for enh in self.steps:
+        for j, enh in enumerate(self.steps, 1):
             outs, step_stats, t60s = [], [], []
-            for Xk in current:
-                S = enh(score_fn, sde, Xk, generator=generator, **aux)
+            for i, Xk in enumerate(current):
+                fn = score_fn if talkers is None else score_fn.select(self._talkers(j, enh, talkers[i]))
+                S = enh(fn, sde, Xk, generator=generator, **aux)
                 outs.append(S if S.dim() == 3 else S[None])
                 st = dict(getattr(enh, "last_stats", None) or {})
                 step_stats.append(st)
@@ -70,9 +81,22 @@ class Cascade:
                 if st.get("t60") is not None:
                     t60s.append(float(st["t60"]))
             current = torch.cat(outs)
+            if talkers is not None:   # each output holds one talker now
+                talkers = [(k,) for g in talkers for k in g]
             stats.append(step_stats)
             if t60s:
                 t60 = float(np.mean(t60s))
         self.last_stats = {"nfe": nfe, "steps": stats, "t60": t60,
                            "seconds": time.perf_counter() - t0}
         return current[0] if self.n_sources == 1 else current
+
+    @staticmethod
+    def _talkers(j: int, enh, talkers: tuple) -> tuple:
+        """The talkers whose lips condition step ``j`` on a signal holding ``talkers``: all of
+        them when the step restores each (as many sources as talkers), else an error."""
+        k = int(getattr(enh, "n_sources", 1))
+        if k != len(talkers):
+            raise InputError(f"cascade: step {j} ({type(enh).__name__}) gives {k} source(s) from a signal "
+                             f"of {len(talkers)} talkers; with per-source lips each step must restore every "
+                             "talker of its input separately (put the separation first)")
+        return talkers

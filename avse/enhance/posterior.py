@@ -17,7 +17,9 @@
 The ``K`` sources of a posterior sample run as adjacent items of one batch
 ``(n_samples * K, F, T)`` through the shared prior. The output is the mean over the
 ``n_samples`` samples, ``(F, T)``, or ``(K, F, T)`` with the sources of every sample first
-aligned to those of the first sample (best permutation by correlation).
+aligned to those of the first sample (best permutation by correlation), unless the score
+function conditions each source on its own talker's lips (:mod:`avse.nets.lip_cond`):
+source ``k`` is then talker ``k`` in every sample, and the order is kept.
 
 The registered methods are in :mod:`avse.enhance.restoration`; UDiffSE / UDiffSE+ of
 :mod:`avse.enhance.udiffse` are the special case ``A = I``, NMF noise, closed-form
@@ -149,8 +151,9 @@ class PosteriorEnhancer(DiffusionEnhancer):
         return S, stats
 
     def _output(self, S: torch.Tensor) -> torch.Tensor:
-        """(b * K, F, T) -> (F, T) for K = 1, else (K, F, T) (aligned mean)."""
+        """(b * K, F, T) -> (F, T) for K = 1, else (K, F, T) (mean, aligned unless the sources
+        are bound to talkers)."""
         if self.n_sources == 1:
             return S.mean(0)
         Z = S.reshape(-1, self.n_sources, *S.shape[1:])
-        return align_sources(Z).mean(0)
+        return (Z if self.sources_bound else align_sources(Z)).mean(0)

@@ -7,32 +7,43 @@ visual features at the same rate (:func:`load_visual` reads either). The per-fra
 reliability ``(T,)`` float32 comes from ``lip_conf.scp`` (``rel_source: conf``, the lip
 front-end's confidence), ``lip_rel.scp`` (``rel``, a lip-reliability network,
 :mod:`avse.lips.reliability`) or none (``none``: 1 on every frame). Used by training
-(:mod:`avse.train.av_dataset`) and inference (:mod:`avse.nets.lip_cond`) alike.
+(:mod:`avse.train.av_dataset`) and inference (:mod:`avse.nets.lip_cond`) alike. The lips
+of talker ``k >= 2`` of a mixture are in the per-source tables ``lip<k>.scp`` /
+``lip_conf<k>.scp`` / ``lip_rel<k>.scp`` (:mod:`avse.data.sources`).
 """
 import os
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from avse.data.sources import source_table
 from avse.errors import InputError
 from avse.io.scp import read_table
 
 REL_SOURCES = {"conf": "lip_conf.scp", "rel": "lip_rel.scp", "none": None}
 
 
-def lip_tables(data_dir: str, rel_source: str = "conf", lip_scp: str | None = None
+def lip_tables(data_dir: str, rel_source: str = "conf", lip_scp: str | None = None, source: int = 1
                ) -> Dict[str, Tuple[str, Optional[str]]]:
-    """``{key: (lip .npy path, reliability .npy path or None)}`` of a data dir.
+    """``{key: (lip .npy path, reliability .npy path or None)}`` of a data dir: of talker
+    ``source`` (1: ``lip_scp``, default ``<data_dir>/lip.scp``; ``k >= 2``: its per-source
+    table, ``lip<k>.scp`` next to it, with ``lip_conf<k>.scp`` / ``lip_rel<k>.scp``).
 
-    Raises :class:`InputError` when ``lip.scp`` (or the reliability table the source
+    Raises :class:`InputError` when the lip table (or the reliability table the source
     names) is missing or empty.
     """
     if rel_source not in REL_SOURCES:
         raise InputError(f"lip reliability source must be one of {sorted(REL_SOURCES)}, got {rel_source!r}")
-    lip_scp = lip_scp or os.path.join(data_dir, "lip.scp")
+    first = lip_scp or os.path.join(data_dir, "lip.scp")
+    lip_scp = source_table(first, source)
     if not os.path.isfile(lip_scp):
-        how = ("dump with a lip backend in stage 3" if os.path.basename(lip_scp) == "lip.scp" else
+        crops = os.path.basename(first) == "lip.scp"
+        how = ("dump with a lip backend in stage 3" if crops else
                "list one (T, D) float .npy of visual features per utterance, at 25 fps")
+        if source > 1:
+            how = (f"the lips of talker {source} of the mixture: stage 2 copies its video as "
+                   f"video{source}.scp and stage 3 dumps it" if crops else
+                   f"talker {source}'s visual features, as {os.path.basename(first)} lists talker 1's")
         raise InputError(f"{lip_scp}: not found; an audio-visual model needs lips ({how})")
     lips = read_table(lip_scp)
     if not lips:
@@ -40,7 +51,7 @@ def lip_tables(data_dir: str, rel_source: str = "conf", lip_scp: str | None = No
     rels: Dict[str, str] = {}
     name = REL_SOURCES[rel_source]
     if name is not None:
-        rscp = os.path.join(os.path.dirname(lip_scp), name)
+        rscp = os.path.join(os.path.dirname(lip_scp), source_table(name, source))
         if not os.path.isfile(rscp):
             hint = ("the lip-reliability network writes it" if rel_source == "rel"
                     else "stage 3 writes it with the lips")

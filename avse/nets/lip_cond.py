@@ -9,7 +9,8 @@ reads the lips of one utterance (``lip.scp``, reliability from ``lip_conf.scp`` 
 the next key of ``lip.scp`` in sorted order, cut or padded (missing) to this one's
 length: the control that shows whether a prior uses what the lips say), optionally re-scores the reliability of the
 (degraded) frames with a lip-reliability network (:mod:`avse.lips.reliability`,
-``rel_model``), encodes the lips once with the model's lip encoder and returns a closure that passes the embeddings (expanded to the batch of
+``rel_model``), encodes the lips once with the model's lip encoder and returns a score
+function (:class:`ConditionedScore`) that passes the embeddings (expanded to the batch of
 parallel samples) with every network call. A model whose lip encoder reads visual
 features (``lip_encoder: features``, :mod:`avse.nets.lip_features`) gets the ``(T, D)``
 features of ``lip_feats.scp`` (or the table it was trained on) the same way
@@ -21,53 +22,126 @@ drops the whole video with ``visual_aug.p_drop_utt``): with a weight ``w`` the s
 ``s_u + w (s_c - s_u)``, ``s_c`` with the lips and ``s_u`` with the video marked missing;
 ``w = 1`` is the plain conditional score (one network call), ``w > 1`` sharpens the prior
 toward what the lips say (both scores in one batch of ``2B``), ``w = 0`` ignores the lips.
+
+Separation with per-source lip conditioning (audio-visual speech separation with
+diffusion posterior sampling): a prior conditioned on one talker's lips is a model of
+that talker, so the ``K`` sources that a separation method (``separate``, ``joint``,
+``cascade``) samples jointly from the shared prior each get the lips of their own
+talker: source ``k = 1..K`` (rows ``j * K + k - 1`` of the batch ``(b * K, F, T)``, the
+layout of :mod:`avse.enhance.measurement`) is conditioned on talker ``k``'s lips,
+``lip.scp`` for the target and ``lip<k>.scp`` for talker ``k >= 2``
+(:mod:`avse.data.sources`; stages 2-3 write them), the ``K`` conditionings padded to a
+common length with the extra frames missing. Which talker is which then follows from the video: no
+permutation to guess, and output ``k`` is scored against talker ``k``. The enhancer
+declares how many sources it samples (``n_sources``); the binder
+(:meth:`LipConditioner.for_model`) reads that many tables, and refuses with an error
+naming the missing table unless ``lip_sources: target``, which conditions talker 1 only
+and runs the others with the video marked missing (the unconditional score).
+Classifier-free guidance applies per row, so per source.
 """
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
+from avse.data.sources import source_table
 from avse.errors import InputError
 from avse.lips.corrupt import check_degradation, degrade
 from avse.lips.tables import lip_tables, load_visual
 from avse.utils.seeding import stable_hash
 
 
-def make_cond_score_fn(model: torch.nn.Module, device: torch.device, amp: bool,
-                       cond: Optional[Dict[str, torch.Tensor]] = None, grad: bool = False,
-                       guidance: float = 1.0) -> Callable:
-    """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64``; ``cond``
-    (``cond (1, Tc, D)``, ``cond_mask (1, Tc)``, ``cond_rel (1, Tc)``, fixed, no gradient)
-    is expanded to ``B`` at every call. Without gradients unless ``grad`` (enhancers
-    that differentiate through the network, e.g. DPS). ``guidance`` ``w``: the
-    classifier-free guided score ``s_u + w (s_c - s_u)`` (module docstring)."""
-    use = amp and device.type == "cuda"
-    w = float(guidance)
-    if cond is not None and w != 1.0:
-        uncond = dict(cond, cond_mask=torch.zeros_like(cond["cond_mask"]),
-                      cond_rel=torch.zeros_like(cond["cond_rel"]))
-        pair = {k: torch.cat([cond[k], uncond[k]]) for k in cond}
+#: ``lip_sources``: every talker conditioned on its own lips, or the target only
+LIP_SOURCES = ("all", "target")
 
-    def call(x, t, kw):
-        with torch.set_grad_enabled(grad and torch.is_grad_enabled()), \
-                torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use):
-            s = model(x, t, **kw)
+Cond = Dict[str, torch.Tensor]
+
+
+def stack_sources(conds: Sequence[Cond]) -> Cond:
+    """K conditionings (``cond (1, Tc_k, D)``, ``cond_mask (1, Tc_k)``, ``cond_rel (1, Tc_k)``)
+    -> one of ``(K, Tc, ...)``, ``Tc = max Tc_k``, the shorter padded at the end with zeros
+    and ``cond_mask`` False (frames missing)."""
+    tc = max(c["cond"].shape[1] for c in conds)
+    out = {}
+    for name in conds[0]:
+        parts = []
+        for c in conds:
+            v = c[name]
+            pad = v.new_zeros((v.shape[0], tc - v.shape[1]) + tuple(v.shape[2:]))
+            parts.append(torch.cat([v, pad], dim=1))
+        out[name] = torch.cat(parts)
+    return out
+
+
+class ConditionedScore:
+    """``score_fn(x (B, F, T) complex, t (B,) or scalar) -> (B, F, T) complex64`` of a score
+    model, with its conditioning fixed (no gradient) and bound to the batch rows.
+
+    ``conds``: ``None`` (no conditioning: an audio-only model), or a list of ``K``
+    conditionings (:func:`encode_lips`), one per source: row ``j * K + k`` of every batch
+    gets conditioning ``k`` (``K = 1``: one for every row). :attr:`n_sources` is ``K``, so
+    an enhancer sampling ``K`` sources knows that source ``k`` is bound to talker ``k``.
+    Without gradients unless ``grad`` (enhancers that differentiate through the network,
+    e.g. DPS). ``guidance`` ``w``: the classifier-free guided score ``s_u + w (s_c - s_u)``
+    of every row (module docstring).
+    """
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, amp: bool,
+                 conds: Optional[List[Cond]] = None, grad: bool = False, guidance: float = 1.0):
+        self.model, self.device, self.amp, self.grad = model, device, amp, grad
+        self.conds, self.guidance = conds, float(guidance)
+        self.n_sources = 1 if conds is None else len(conds)
+        if conds is not None:
+            self.cond = stack_sources(conds)
+            self.uncond = dict(self.cond, cond_mask=torch.zeros_like(self.cond["cond_mask"]),
+                               cond_rel=torch.zeros_like(self.cond["cond_rel"]))
+
+    def select(self, sources: Sequence[int]) -> "ConditionedScore":
+        """The score of the sources ``sources`` (0-based) alone, in that order (a cascade
+        restoring separated sources one by one)."""
+        return ConditionedScore(self.model, self.device, self.amp, [self.conds[k] for k in sources],
+                                self.grad, self.guidance)
+
+    def _rows(self, cond: Cond, B: int) -> Cond:
+        """``(K, Tc, ...)`` -> ``(B, Tc, ...)``, row ``j * K + k`` from source ``k``."""
+        K = self.n_sources
+        if B % K:
+            raise InputError(f"a score function of {K} lip-conditioned sources got a batch of {B} rows, "
+                             f"not a multiple of {K}")
+        return {n: v.unsqueeze(0).expand(B // K, *v.shape).reshape(B, *v.shape[1:]) for n, v in cond.items()}
+
+    def _call(self, x, t, kw):
+        use = self.amp and self.device.type == "cuda"
+        with torch.set_grad_enabled(self.grad and torch.is_grad_enabled()), \
+                torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use):
+            s = self.model(x, t, **kw)
         return s.to(torch.complex64) if s.dtype != torch.complex64 else s
 
-    def score_fn(x, t):
-        if cond is None:
-            return call(x, t, {})
-        B = x.shape[0]
+    def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
+        if self.conds is None:
+            return self._call(x, t, {})
+        B, w = x.shape[0], self.guidance
         if w == 1.0:
-            return call(x, t, {k: v.expand(B, *v.shape[1:]) for k, v in cond.items()})
+            return self._call(x, t, self._rows(self.cond, B))
         tt = torch.as_tensor(t, device=x.device).reshape(-1)
         tt = tt.expand(B) if tt.numel() == 1 else tt
-        kw = {k: v.repeat_interleave(B, dim=0) for k, v in pair.items()}
-        s_c, s_u = call(torch.cat([x, x]), torch.cat([tt, tt]), kw).chunk(2)
+        c, u = self._rows(self.cond, B), self._rows(self.uncond, B)
+        s_c, s_u = self._call(torch.cat([x, x]), torch.cat([tt, tt]),
+                              {n: torch.cat([c[n], u[n]]) for n in c}).chunk(2)
         return s_u + w * (s_c - s_u)
 
-    return score_fn
+
+def make_cond_score_fn(model: torch.nn.Module, device: torch.device, amp: bool,
+                       cond=None, grad: bool = False, guidance: float = 1.0) -> ConditionedScore:
+    """The :class:`ConditionedScore` of ``model``: ``cond`` ``None`` (unconditioned), one
+    conditioning (a dict: ``cond (1, Tc, D)``, ``cond_mask (1, Tc)``, ``cond_rel (1, Tc)``)
+    expanded to every row, or a list of ``K`` (per source: row ``j * K + k`` gets
+    ``cond[k]``; padded to a common ``Tc`` by :func:`stack_sources`)."""
+    conds = None if cond is None else (list(cond) if isinstance(cond, (list, tuple)) else [cond])
+    if conds is not None and not conds:
+        raise InputError("make_cond_score_fn: an empty list of conditionings")
+    return ConditionedScore(model, device, amp, conds, grad, guidance)
 
 
 def encode_lips(model, lips: np.ndarray, mask: np.ndarray, rel: np.ndarray, device: torch.device
@@ -95,26 +169,35 @@ def lips_requested(lip_scp: Optional[str], lip_degrade: str) -> bool:
 
 
 class LipConditioner:
-    """Per-utterance lip conditioning of an audio-visual score model.
+    """Per-utterance lip conditioning of an audio-visual score model, for one source or for
+    each of the ``K`` sources of a separation (module docstring).
 
     Args:
         model: a :class:`avse.nets.score_model.ScoreModel` with a lip encoder.
-        lips: ``{key: (lip path, reliability path | None)}`` (:func:`lip_tables`).
+        lips: ``{key: (lip path, reliability path | None)}`` (:func:`lip_tables`) of talker 1.
         device, amp: where and how the network runs.
-        lip_degrade: test degradation name (``none``, ``missing50``, ``occlude``, ``shift3``, ...).
-        seed: seeds the degradation per utterance (``stable_hash(seed, "lip_degrade", key)``).
+        lip_degrade: test degradation name (``none``, ``missing50``, ``occlude``, ``shift3``, ...),
+            applied to every talker's lips.
+        seed: seeds the degradation per utterance (``stable_hash(seed, "lip_degrade", key)``;
+            talker ``k >= 2``: ``stable_hash(seed, "lip_degrade", key, k)``).
         rel_model: a :class:`avse.lips.reliability.LipReliability` (or any callable
             ``(T, H, W) uint8 -> (T,) float32``) that replaces the tabled reliability
             by its score of the lips as they are given to the model.
         guidance: classifier-free guidance weight on the lips (1: none; module docstring).
         variance_temper: weight of the lip part of a lip-variance prior's speech envelope
             (:meth:`avse.nets.lip_variance.LipVariance.set_temper`; 1: as trained).
+        source_lips: the tables of talkers 2..K of a K-source enhancer (``lip2.scp`` ..), each
+            as ``lips``, or ``None`` for a talker without video (marked missing: the
+            unconditional score). Empty: one source.
     """
 
     def __init__(self, model, lips: Dict, device: torch.device, amp: bool = False,
                  lip_degrade: str = "none", seed: int = 0, rel_model: Optional[Callable] = None,
-                 guidance: float = 1.0, variance_temper: float = 1.0):
+                 guidance: float = 1.0, variance_temper: float = 1.0,
+                 source_lips: Sequence[Optional[Dict]] = ()):
         self.model, self.lips, self.device, self.amp = model, lips, device, amp
+        self.sources = [lips] + list(source_lips)   # talker k's table at index k - 1
+        self.n_sources = len(self.sources)
         self.visual = visual_input(model)
         if self.visual == "features" and rel_model is not None:
             raise InputError("--lip_rel_model scores mouth crops; this model reads visual features "
@@ -137,22 +220,29 @@ class LipConditioner:
                   train_rel_source: Optional[str], device, amp: bool, lip_degrade: str, seed: int,
                   model_path: str = "model", rel_model_path: Optional[str] = None,
                   guidance: float = 1.0, variance_temper: float = 1.0,
-                  train_lip_table: Optional[str] = None) -> Optional["LipConditioner"]:
-        """The conditioner of an AV model, ``None`` for an audio-only one.
+                  train_lip_table: Optional[str] = None, n_sources: int = 1,
+                  lip_sources: str = "all") -> Optional["LipConditioner"]:
+        """The conditioner of an AV model for an enhancer sampling ``n_sources`` sources,
+        ``None`` for an audio-only model.
 
         ``lip_scp`` defaults to ``<data_dir>/<table>``: ``train_lip_table`` (the training's
-        ``lip_table``), else ``lip.scp`` or, for a ``features`` encoder, ``lip_feats.scp``.
+        ``lip_table``), else ``lip.scp`` or, for a ``features`` encoder, ``lip_feats.scp``;
+        talker ``k >= 2`` reads its per-source table next to it (``lip<k>.scp``), or, with
+        ``lip_sources: target``, none (its video marked missing).
         Raises :class:`InputError` when lips are requested (``lip_scp``, ``lip_degrade``)
-        for an audio-only model, or when an audio-visual model finds no lip table.
+        for an audio-only model, or when an audio-visual model finds no lip table (naming
+        the table of the talker that lacks one).
         """
         check_degradation(lip_degrade or "none")
+        if lip_sources not in LIP_SOURCES:
+            raise InputError(f"lip_sources must be one of {LIP_SOURCES}, got {lip_sources!r}")
         av = bool(getattr(model, "audio_visual", False))
         if not av:
             if lips_requested(lip_scp, lip_degrade) or rel_model_path or float(guidance) != 1.0 \
-                    or float(variance_temper) != 1.0:
+                    or float(variance_temper) != 1.0 or lip_sources != "all":
                 raise InputError(f"{model_path}: an audio-only model (trained without lip conditioning) cannot "
                                  "use lips; drop --lip_scp / --lip_degrade / --lip_rel_model / --lip_guidance / "
-                                 "--lip_variance_temper "
+                                 "--lip_variance_temper / --lip_sources "
                                  "or give an audio-visual model")
             return None
         from avse.nets.lip_encoder import VISUAL_INPUTS
@@ -168,46 +258,73 @@ class LipConditioner:
             raise InputError(f"{model_path} is an audio-visual model (lip encoder "
                              f"{model.config['model_conf'].get('lip_encoder')}) and needs {lip_scp}, which is "
                              f"missing; {how}, or use an audio-only model")
+        others = [] if lip_sources == "target" else list(range(2, int(n_sources) + 1))
+        for k in others:
+            path = source_table(lip_scp, k)
+            if not os.path.isfile(path):
+                raise InputError(f"{model_path} is an audio-visual model and the method separates {n_sources} "
+                                 f"talkers, each conditioned on its own lips: talker {k} needs {path}, which is "
+                                 f"missing (stage 2 copies each interferer's video as video{k}.scp, stage 3 dumps "
+                                 f"its lips); or set lip_sources: target (talker 1's lips only, the others "
+                                 "with the video marked missing)")
         src = (train_rel_source or "conf") if rel_source == "auto" else rel_source
         rel_model = None
         if rel_model_path:
             from avse.lips.reliability import load_lip_rel
             rel_model, src = load_lip_rel(rel_model_path, device=str(device)), "none"
-        return cls(model, lip_tables(os.path.dirname(lip_scp), src, lip_scp), device, amp, lip_degrade, seed,
-                   rel_model, guidance, variance_temper)
+        folder = os.path.dirname(lip_scp)
+        source_lips = [lip_tables(folder, src, lip_scp, source=k) if k in others else None
+                       for k in range(2, int(n_sources) + 1)]
+        return cls(model, lip_tables(folder, src, lip_scp), device, amp, lip_degrade, seed,
+                   rel_model, guidance, variance_temper, source_lips)
 
-    def conditioning(self, key: str) -> Dict[str, torch.Tensor]:
-        """``{"cond": (1, Tc, D) embeddings, "cond_mask": (1, Tc) bool, "cond_rel": (1, Tc)}``."""
-        if key not in self.lips:
-            raise InputError(f"utterance {key!r}: no entry in lip.scp (the model is audio-visual)")
-        lips, rel = self._load(key)
+    def conditioning(self, key: str, source: int = 1) -> Dict[str, torch.Tensor]:
+        """``{"cond": (1, Tc, D) embeddings, "cond_mask": (1, Tc) bool, "cond_rel": (1, Tc)}``
+        of talker ``source`` (1-based) of utterance ``key``; a talker without a table
+        (``lip_sources: target``) gets talker 1's length with every frame missing."""
+        if not 1 <= source <= self.n_sources:
+            raise InputError(f"lip conditioning of talker {source}: the conditioner holds talkers 1..{self.n_sources}")
+        if self.sources[source - 1] is None:
+            lips, _ = self._load(key, 1)
+            n = len(lips)
+            return encode_lips(self.model, np.zeros_like(lips), np.zeros(n, bool), np.zeros(n, np.float32),
+                               self.device)
+        lips, rel = self._load(key, source)
         mask = np.ones(len(lips), bool)
         if self.lip_degrade == "shuffle":
-            lips, mask, rel = self._other(key, len(lips))
+            lips, mask, rel = self._other(key, len(lips), source)
         elif self.lip_degrade != "none":
-            rng = np.random.default_rng([self.seed & 0xFFFFFFFF, stable_hash(self.seed, "lip_degrade", key)])
+            h = stable_hash(self.seed, "lip_degrade", key) if source == 1 else \
+                stable_hash(self.seed, "lip_degrade", key, source)
+            rng = np.random.default_rng([self.seed & 0xFFFFFFFF, h])
             lips, mask, rel = degrade(self.lip_degrade, lips, mask, rel, rng)
         if self.rel_model is not None and len(lips):
             rel = np.asarray(self.rel_model(np.ascontiguousarray(lips)), dtype=np.float32).reshape(-1)
         return encode_lips(self.model, lips, mask, rel, self.device)
 
-    def _other(self, key: str, n: int):
-        """The lips of the utterance after ``key`` (sorted, cyclic), cut or padded to ``n``
-        frames (padding marked missing): ``(lips, mask, rel)``."""
+    def _other(self, key: str, n: int, source: int = 1):
+        """Talker ``source``'s lips of the utterance after ``key`` (sorted, cyclic), cut or
+        padded to ``n`` frames (padding marked missing): ``(lips, mask, rel)``."""
         other = self.shuffled[key]
-        lips, rel = self._load(other)
+        lips, rel = self._load(other, source)
         m = min(n, len(lips))
         out = np.zeros((n,) + lips.shape[1:], lips.dtype)
         mask, r = np.zeros(n, bool), np.zeros(n, np.float32)
         out[:m], mask[:m], r[:m] = lips[:m], True, rel[:m]
         return out, mask, r
 
-    def _load(self, key: str):
-        """``(lips or features, rel)`` of utterance ``key``."""
+    def _load(self, key: str, source: int = 1):
+        """``(lips or features, rel)`` of talker ``source`` of utterance ``key``."""
+        table = self.sources[source - 1]
+        if key not in table:
+            raise InputError(f"utterance {key!r}: no entry in {source_table('lip.scp', source)} "
+                             f"(the lips of talker {source}; the model is audio-visual)")
         dim = getattr(self.model.cond_encoder, "in_dim", None) if self.visual == "features" else None
-        return load_visual(self.visual, *self.lips[key], key=key, dim=dim)
+        return load_visual(self.visual, *table[key], key=key, dim=dim)
 
-    def score_fn(self, key: str, grad: bool = False) -> Callable:
-        """The score function of utterance ``key`` with its lips bound in."""
-        return make_cond_score_fn(self.model, self.device, self.amp, self.conditioning(key), grad,
-                                  self.guidance)
+    def score_fn(self, key: str, grad: bool = False) -> ConditionedScore:
+        """The score function of utterance ``key`` with the lips bound in: those of talker 1
+        for every row (one source), or talker ``k + 1``'s for rows ``j * K + k`` (``K``
+        sources)."""
+        conds = [self.conditioning(key, k) for k in range(1, self.n_sources + 1)]
+        return make_cond_score_fn(self.model, self.device, self.amp, conds, grad, self.guidance)

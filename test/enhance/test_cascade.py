@@ -43,6 +43,45 @@ def test_separate_then_dereverberate_each_source():
     torch.testing.assert_close(S, ref)
 
 
+class TalkerScores:
+    """A score bound to K talkers (as :class:`avse.nets.lip_cond.ConditionedScore` with per-source
+    lips): row ``j * K + k`` scaled by ``1 + k``; records the talkers of each call."""
+
+    def __init__(self, score, talkers=(0, 1), calls=None):
+        self.score, self.talkers, self.n_sources = score, tuple(talkers), len(talkers)
+        self.calls = [] if calls is None else calls
+
+    def select(self, sources):
+        return TalkerScores(self.score, [self.talkers[k] for k in sources], self.calls)
+
+    def __call__(self, x, t):
+        self.calls.append(self.talkers)
+        w = torch.tensor([1.0 + k for k in self.talkers]).repeat(x.shape[0] // self.n_sources)
+        return self.score(x, t) * w[:, None, None]
+
+
+def test_each_step_gets_the_lips_of_the_talkers_it_restores():
+    fe, X, sde, score = _setup()
+    casc = ENHANCERS.build("cascade", steps=[SEP, DER])
+    bound = TalkerScores(score)
+    S = casc(bound, sde, X, generator=torch.Generator().manual_seed(1), frontend=fe, fs=16000)
+    # the separation with both talkers' lips, then source k's room fit with talker k's alone
+    assert bound.calls == [(0, 1)] * 4 + [(0,)] * 4 + [(1,)] * 4
+    sep = ENHANCERS.build("separate", **SEP["method_conf"])
+    der = ENHANCERS.build("buddy", **DER["method_conf"])
+    g = torch.Generator().manual_seed(1)
+    S1 = sep(TalkerScores(score), sde, X, generator=g, frontend=fe)
+    ref = torch.stack([der(TalkerScores(score, [k]), sde, S1[k], generator=g, frontend=fe, fs=16000)
+                       for k in range(2)])
+    torch.testing.assert_close(S, ref)
+    # a one-source step on the mixture of both talkers has no talker's lips
+    first = ENHANCERS.build("cascade", steps=[DER, SEP])
+    with pytest.raises(InputError, match="step 1 .*1 source.*2 talkers.*separation first"):
+        first(TalkerScores(score), sde, X, frontend=fe, fs=16000)
+    with pytest.raises(InputError, match="conditions 3 sources"):
+        casc(TalkerScores(score, (0, 1, 2)), sde, X, frontend=fe, fs=16000)
+
+
 def test_one_source_cascade_returns_one_spectrogram():
     fe, X, sde, score = _setup()
     plus = {"method": "udiffse_plus", "method_conf": {"n_steps": 3, "n_corrector": 0, "n_samples": 1}}

@@ -128,6 +128,50 @@ def test_separation_with_per_source_oracle_priors_recovers_the_sources():
     assert pit - mix > 5.0, (pit, mix)                                  # measured 8.4 dB
 
 
+class TalkerScores:
+    """A score bound to talkers, as an audio-visual prior with per-source lips gives
+    (:class:`avse.nets.lip_cond.ConditionedScore`): row ``j * K + k`` is talker ``k``'s, here
+    the Gaussian score of talker ``k``'s own per-bin power ``var[k]``."""
+
+    def __init__(self, var, sde):
+        self.var, self.sde, self.n_sources = var, sde, var.shape[0]
+
+    def __call__(self, x, t):
+        var = self.var.repeat(x.shape[0] // self.n_sources, 1, 1)
+        return gaussian_score(torch.zeros(()), var, self.sde)(x, t)
+
+
+def test_sources_bound_to_talkers_keep_their_order(monkeypatch):
+    """With a score of K talkers, source k is talker k in every sample: the samples are
+    averaged as they are (no alignment by correlation), and output k is talker k's."""
+    import avse.enhance.posterior as posterior
+
+    fe, N = SpectralFrontEnd(n_fft=126, hop=32), 4000
+    g = torch.Generator().manual_seed(0)
+    env = [torch.repeat_interleave(torch.rand(N // 400 + 1, generator=g) ** 3, 400)[:N] for _ in range(2)]
+    s1, s2 = (torch.randn(N, generator=g) * e for e in env)
+    X = fe(s1 + s2)
+    var = torch.stack([(fe(s) / float(X.abs().max())).abs().pow(2) + 1e-5 for s in (s1, s2)])
+    sde = OUVE()
+    # an alignment would reverse the sources of every sample: bound sources never get one
+    monkeypatch.setattr(posterior, "align_sources", lambda S: S.flip(1))
+    enh = ENHANCERS.build("separate", n_steps=10, n_corrector=0, n_samples=2, guidance=["dps", "projection"],
+                          proj_start=0.5)
+    S = enh(TalkerScores(var, sde), sde, X, generator=torch.Generator().manual_seed(0), frontend=fe)
+    assert enh.sources_bound
+    est = [fe.inverse(S[k], length=N) for k in range(2)]
+    mix = (_sisdr(s1, s1 + s2) + _sisdr(s2, s1 + s2)) / 2
+    fixed = (_sisdr(s1, est[0]) + _sisdr(s2, est[1])) / 2
+    assert fixed - mix > 3.0, (fixed, mix)
+    # a shared (unbound) score is aligned as before
+    enh(gaussian_score(torch.zeros(()), var.mean(0), sde), sde, X, generator=torch.Generator().manual_seed(0),
+        frontend=fe)
+    assert not enh.sources_bound
+    # a score of another number of talkers than the method samples is refused
+    with pytest.raises(InputError, match="conditions 3 sources.*samples 2"):
+        enh(TalkerScores(var[[0, 1, 0]], sde), sde, X, frontend=fe)
+
+
 def test_align_sources_undoes_permutations():
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3, 4, 5, dtype=torch.complex64, generator=g)
