@@ -15,10 +15,14 @@ other ``--inf_scp``) must hold them; a missing key is an error naming it. Extra
 reference keys are ignored. Audio is read with ``avse.io.audio.load_audio`` at ``--fs``
 (other rates are resampled); silent estimates are scored (their metrics are ``nan``).
 
-Separation: with K > 1 ``--ref_scp``/``--inf_scp`` pairs, the permutation of the
-estimates is chosen per utterance by mean SI-SDR; every metric is computed with it and
-averaged over the K sources. ``DIR/perm`` lists, per utterance, the 1-based index of
-the ``--inf_scp`` paired with reference 1, 2, ...
+Separation: with K > 1 ``--ref_scp``/``--inf_scp`` pairs, every metric is averaged over
+the K sources, paired by ``--assignment``: ``pit`` chooses the permutation of the
+estimates per utterance by mean SI-SDR (``DIR/perm`` lists, per utterance, the 1-based
+index of the ``--inf_scp`` paired with reference 1, 2, ...); ``fixed`` scores estimate k
+against reference k, no permutation (the outputs of an audio-visual prior with
+per-source lips: output k is talker k's, and a swap counts as the error it is);
+``auto`` (default) is what the estimates' ``sources.json`` says (written next to them
+by ``avse.bin.enhance``, :mod:`avse.data.sources`), else ``pit``.
 
 Automatic separation scoring (``--pit auto``, default): with one ``--ref_scp``
 ``<data_dir>/<name>1.scp`` (``spk1.scp``; ``dereverb1.scp`` for WHAMR!'s dry sources)
@@ -28,8 +32,8 @@ the ``spk1.scp`` .. ``spkK.scp`` next to the ``--inf_scp`` (the output conventio
 ``avse.bin.enhance`` for K-source methods; their number must be K). ``si_sdri`` is then
 added with ``--data_dir``'s ``wav.scp`` as the mixture unless ``--mix_scp`` is given.
 Systems with one output (no ``spk2.scp`` next to the estimate, or the data dir's own
-``wav.scp``) are scored against reference 1 as given. ``--pit off`` scores exactly the
-given pairs.
+``wav.scp``) are scored against reference 1 as given. ``--pit off`` scores the given
+pairs (in the ``--assignment``).
 
 Outputs in ``DIR``:
 
@@ -39,8 +43,9 @@ Outputs in ``DIR``:
 * ``t60_rel_err`` (blind dereverberation: ``utt2t60_est`` next to the ``--inf_scp`` and
   ``utt2t60`` in ``--data_dir``): ``|T60_est - T60| / T60`` per utterance (the measured
   T60, last field), its median in ``summary.json``;
-* ``meta.json``: ``system``, ``test_set``, ``date`` (UTC), the inputs, and the scalar
-  fields of ``--timing_json`` (e.g. ``rtf``, ``nfe``);
+* ``meta.json``: ``system``, ``test_set``, ``date`` (UTC), the inputs, ``assignment``
+  (``pit`` or ``fixed``; ``null`` for one source), and the scalar fields of
+  ``--timing_json`` (e.g. ``rtf``, ``nfe``);
 * ``conditions.json`` and ``conditions.md``: means per SNR (``utt2snr``), noise type
   (``utt2noise``) and T60 bin (``utt2t60``) of ``--data_dir``, with counts;
 * ``by_snr.png``: mean SI-SDR per SNR (when ``utt2snr`` exists and SI-SDR is scored);
@@ -65,6 +70,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from avse.data.sources import ASSIGNMENTS, estimates_assignment
 from avse.errors import InputError
 from avse.io.scp import c_sorted, read_table, write_table
 from avse.metrics import DEFAULT_METRICS, METRICS, finite_mean
@@ -79,7 +85,7 @@ from avse.utils.fileio import atomic_open, atomic_path, clear_done, mark_done, w
 log = logging.getLogger("avse.score")
 
 T60_ERR = "t60_rel_err"
-META_RESERVED = {"system", "test_set", "date", "metrics", "n_utts", "n_sources", "fs", "ref_scp",
+META_RESERVED = {"system", "test_set", "date", "metrics", "n_utts", "n_sources", "assignment", "fs", "ref_scp",
                  "inf_scp", "mix_scp", "data_dir", "timing_json", "avse_version"}
 
 
@@ -104,7 +110,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--len_tol", type=float, default=0.02,
                    help="length difference (s) between reference and estimate tolerated without warning")
     p.add_argument("--pit", default="auto", choices=["auto", "off"],
-                   help="auto: score all spk<k>.scp of a multi-speaker --data_dir with PIT")
+                   help="auto: score all spk<k>.scp of a multi-speaker --data_dir against the estimates' "
+                        "spk<k>.scp")
+    p.add_argument("--assignment", default="auto", choices=["auto", *ASSIGNMENTS],
+                   help="several sources: pit (best permutation per utterance), fixed (estimate k against "
+                        "reference k) or auto (the estimates' sources.json, else pit)")
     p.add_argument("--verbose", type=int, default=1)
     return p
 
@@ -142,8 +152,17 @@ def expand_sources(args) -> None:
     args.ref_scp, args.inf_scp = refs, infs
     if not args.mix_scp and os.path.isfile(os.path.join(args.data_dir, "wav.scp")):
         args.mix_scp = os.path.join(args.data_dir, "wav.scp")
-    log.info("%d-speaker data dir, %d estimated sources: permutation-invariant scoring",
-             len(refs), len(infs))
+    log.info("%d-speaker data dir, %d estimated sources", len(refs), len(infs))
+
+
+def resolve_assignment(args) -> str | None:
+    """``pit`` or ``fixed`` for several sources (``--assignment auto``: the ``sources.json``
+    next to the first estimate, else ``pit``), ``None`` for one."""
+    if len(args.inf_scp) < 2:
+        return None
+    if args.assignment != "auto":
+        return args.assignment
+    return estimates_assignment(os.path.dirname(os.path.abspath(args.inf_scp[0]))) or "pit"
 
 
 # ------------------------------------------------------------------------ inputs
@@ -158,7 +177,8 @@ def build_context(args) -> Tuple[dict, List[str]]:
     if len(args.ref_scp) != len(args.inf_scp):
         raise InputError(f"{len(args.ref_scp)} --ref_scp but {len(args.inf_scp)} --inf_scp; "
                          "give one reference per estimate")
-    if len(args.inf_scp) > MAX_SOURCES:
+    assignment = resolve_assignment(args)
+    if len(args.inf_scp) > MAX_SOURCES and assignment == "pit":
         raise InputError(f"{len(args.inf_scp)} sources: permutation search supports at most {MAX_SOURCES}")
     if args.nj < 1:
         raise InputError(f"--nj must be >= 1, got {args.nj}")
@@ -187,7 +207,8 @@ def build_context(args) -> Tuple[dict, List[str]]:
     ctx = {"refs": [{k: t[k] for k in keys} for t in refs],
            "infs": [{k: t[k] for k in keys} for t in infs],
            "mix": None if mix is None else {k: mix[k] for k in keys},
-           "metrics": metrics, "fs": args.fs, "len_tol": args.len_tol, "verbose": args.verbose}
+           "metrics": metrics, "fs": args.fs, "len_tol": args.len_tol, "verbose": args.verbose,
+           "assignment": assignment}
     return ctx, keys
 
 
@@ -318,8 +339,9 @@ def run(args) -> dict:
     os.makedirs(args.out_dir, exist_ok=True)
     clear_done(args.out_dir)
     save_config(args, args.out_dir)
-    log.info("scoring %d utterances (%d source%s) of %s on %s: %s, nj=%d", len(keys),
-             len(args.inf_scp), "s" if len(args.inf_scp) > 1 else "", system, test_set,
+    log.info("scoring %d utterances (%d source%s%s) of %s on %s: %s, nj=%d", len(keys),
+             len(args.inf_scp), "s" if len(args.inf_scp) > 1 else "",
+             f", {ctx['assignment']} assignment" if ctx["assignment"] else "", system, test_set,
              " ".join(metrics), args.nj)
     t0 = datetime.datetime.now(datetime.timezone.utc)
     results = score_all(ctx, keys, args.nj)
@@ -328,7 +350,7 @@ def run(args) -> dict:
 
     meta = {"system": system, "test_set": test_set,
             "date": t0.strftime("%Y-%m-%dT%H:%M:%SZ"), "metrics": metrics, "n_utts": len(keys),
-            "n_sources": len(args.inf_scp), "fs": args.fs,
+            "n_sources": len(args.inf_scp), "assignment": ctx["assignment"], "fs": args.fs,
             "ref_scp": [os.path.abspath(p) for p in args.ref_scp],
             "inf_scp": [os.path.abspath(p) for p in args.inf_scp],
             "mix_scp": os.path.abspath(args.mix_scp) if args.mix_scp else None,

@@ -5,9 +5,10 @@ The context ``ctx`` of :func:`score_utt` / :func:`score_all` is a plain dict:
 ``refs`` and ``infs`` (lists of ``{key: audio path}``, one per source), ``mix``
 (``{key: path}`` or None: then no SI-SDR improvement), ``metrics`` (names of
 :data:`avse.metrics.METRICS`), ``fs`` (Hz; other rates are resampled), ``len_tol``
-(s), ``verbose``. With K > 1 sources the permutation of the estimates is chosen per
-utterance by mean SI-SDR (:mod:`avse.metrics.pit`) and every metric is averaged over
-the K pairs. The command with its inputs, outputs and options is :mod:`avse.bin.score`.
+(s), ``verbose``, ``assignment`` (K > 1 sources: ``pit`` or ``fixed``). With K > 1
+sources the estimates are paired with the references by the permutation of best mean
+SI-SDR per utterance (``pit``, :mod:`avse.metrics.pit`) or in their order (``fixed``:
+estimate k with reference k), and every metric is averaged over the K pairs. The command with its inputs, outputs and options is :mod:`avse.bin.score`.
 """
 import logging
 import multiprocessing
@@ -65,7 +66,8 @@ def _load(path: str, fs: int, key: str, silent_ok: bool) -> np.ndarray:
 
 
 def score_utt(key: str, ctx: Optional[dict] = None) -> Tuple[str, Dict[str, float], Optional[Tuple[int, ...]]]:
-    """Score one utterance: ``(key, {metric: value}, perm or None)``."""
+    """Score one utterance: ``(key, {metric: value}, perm or None)`` (``None``: one source or
+    the fixed assignment)."""
     ctx = ctx or _CTX
     fs, metrics, tol = ctx["fs"], ctx["metrics"], ctx["len_tol"]
     refs = [_load(t[key], fs, key, False) for t in ctx["refs"]]
@@ -82,8 +84,9 @@ def score_utt(key: str, ctx: Optional[dict] = None) -> Tuple[str, Dict[str, floa
                         ", ".join(str(x.size) for x in refs + ests), n)
         refs = [x[:n] for x in refs]
         ests = [x[:n] for x in ests]
-        perm, _ = best_permutation(si_sdr_matrix(np.stack(refs), np.stack(ests)))
-        pairs = [(refs[i], ests[perm[i]]) for i in range(k)]
+        if ctx.get("assignment", "pit") == "pit":
+            perm, _ = best_permutation(si_sdr_matrix(np.stack(refs), np.stack(ests)))
+        pairs = [(refs[i], ests[i if perm is None else perm[i]]) for i in range(k)]
     per_src: List[Dict[str, float]] = []
     for i, (r, e) in enumerate(pairs):
         name = key if k == 1 else f"{key} (source {i + 1})"

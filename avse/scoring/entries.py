@@ -25,6 +25,9 @@ METRIC_ORDER = ["si_sdr", "si_sdri", "pesq_wb", "pesq_nb", "pesq_nb_raw", "estoi
 NOISY = "noisy"
 RTF_KEYS = ("rtf", "rtf_mean", "real_time_factor")
 NFE_KEYS = ("nfe", "nfe_per_utt", "nfe_mean", "n_nfe")
+#: how the separated sources of a row were scored (``assignment`` of ``meta.json``)
+ASSIGNMENT_NOTES = {"pit": "permutation-invariant (the best pairing with the talkers per utterance)",
+                    "fixed": "fixed assignment (output k against talker k, no permutation)"}
 #: ``summary.json`` keys that are not metric means
 SUMMARY_EXTRA = ("n_utts", "n_failed")
 
@@ -128,7 +131,8 @@ def summary_table(entries: List[dict]) -> Tuple[List[str], List[List[str]], List
 
     One row per entry: name, number of utterances, each metric's mean, then RTF and NFE
     when a ``meta.json`` has them. ``notes`` name the metrics left undefined (nan) for
-    some utterances of a system.
+    some utterances of a system, and how the sources of a separation were paired with
+    the talkers (``assignment`` of ``meta.json``: ``pit`` or ``fixed``).
     """
     metrics = metrics_of(entries)
     rtf = [first_number(e["meta"], RTF_KEYS) for e in entries]
@@ -147,6 +151,9 @@ def summary_table(entries: List[dict]) -> Tuple[List[str], List[List[str]], List
         if "NFE" in head:
             row.append("-" if n is None else f"{n:g}")
         rows.append(row)
+        how = ASSIGNMENT_NOTES.get(e["meta"].get("assignment"))
+        if how:
+            notes.append(f"{e['name']}: {e['meta'].get('n_sources')} sources, {how}")
         failed = {m: c for m, c in (e["summary"].get("n_failed") or {}).items() if c}
         if failed:
             notes.append(f"{e['name']}: undefined (nan, left out of the mean) for "

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -188,11 +189,14 @@ def test_silent_estimate_counted_as_failed(corpus, tmp_path):
     assert read_vals(out / "si_sdr")["utt0"] == "nan"
 
 
-def test_separation_permutation(corpus, tmp_path):
-    """Two sources; estimates swapped on utt1 and utt3: perm must say so, scores unaffected."""
+def _two_talkers(tmp_path):
+    """Two talkers a, b per utterance and their estimates, swapped on utt1 and utt3: data dir
+    ``data/`` (spk1.scp, spk2.scp, wav.scp) and estimate dir ``est/`` (spk1.scp, spk2.scp);
+    returns ``{name: scp path}`` with names r1 r2 e1 e2 mx."""
     rng = np.random.default_rng(5)
     wav = tmp_path / "wav"
-    wav.mkdir()
+    for d in (wav, tmp_path / "data", tmp_path / "est"):
+        d.mkdir()
     r1, r2, e1, e2, mx = {}, {}, {}, {}, {}
     for i in range(4):
         u = f"utt{i}"
@@ -206,8 +210,15 @@ def test_separation_permutation(corpus, tmp_path):
             p = wav / f"{u}_{tag}.wav"
             sf.write(str(p), sig.astype(np.float32) * 0.9, FS, subtype="FLOAT")
             tab[u] = str(p)
-    scp = {n: _write_scp(tmp_path / f"{n}.scp", t) for n, t in
-           (("r1", r1), ("r2", r2), ("e1", e1), ("e2", e2), ("mx", mx))}
+    names = {"r1": "data/spk1.scp", "r2": "data/spk2.scp", "mx": "data/wav.scp", "e1": "est/spk1.scp",
+             "e2": "est/spk2.scp"}
+    return {n: _write_scp(tmp_path / names[n], t) for n, t in
+            (("r1", r1), ("r2", r2), ("e1", e1), ("e2", e2), ("mx", mx))}
+
+
+def test_separation_permutation(corpus, tmp_path):
+    """Two sources; estimates swapped on utt1 and utt3: perm must say so, scores unaffected."""
+    scp = _two_talkers(tmp_path)
     out = tmp_path / "sep"
     argv = ["--ref_scp", scp["r1"], "--ref_scp", scp["r2"], "--inf_scp", scp["e1"], "--inf_scp", scp["e2"],
             "--mix_scp", scp["mx"], "--out_dir", str(out), "--metrics", "si_sdr", "--nj", "2"]
@@ -221,3 +232,42 @@ def test_separation_permutation(corpus, tmp_path):
     # mismatched counts of references and estimates
     assert score.main(["--ref_scp", scp["r1"], "--inf_scp", scp["e1"], "--inf_scp", scp["e2"],
                        "--out_dir", str(tmp_path / "x")]) == 1
+
+
+def test_fixed_assignment_scores_each_output_against_its_own_talker(tmp_path):
+    """Estimates bound to talkers (sources.json: fixed, as an AV prior with per-source lips
+    writes) are scored without permutation: the swapped utt1 and utt3 score badly."""
+    scp = _two_talkers(tmp_path)
+    data, est = str(tmp_path / "data"), str(tmp_path / "est")
+
+    def run(name, *extra):
+        out = tmp_path / name
+        assert score.main(["--ref_scp", scp["r1"], "--inf_scp", scp["e1"], "--data_dir", data,
+                           "--out_dir", str(out), "--metrics", "si_sdr", *extra]) == 0
+        meta = json.loads((out / "meta.json").read_text())
+        return {k: float(v) for k, v in read_vals(out / "si_sdr").items()}, meta, out
+
+    # no sources.json: the K sources of the data dir, permutation-invariant (as before)
+    si, meta, out = run("pit")
+    assert meta["n_sources"] == 2 and meta["assignment"] == "pit" and (out / "perm").exists()
+    assert all(v > 10 for v in si.values())
+    # the estimates say they are bound to the talkers: auto -> fixed
+    (tmp_path / "est" / "sources.json").write_text(json.dumps({"n_sources": 2, "assignment": "fixed"}))
+    si, meta, out = run("fixed")
+    assert meta["assignment"] == "fixed" and not (out / "perm").exists()
+    assert si["utt0"] > 10 and si["utt2"] > 10 and si["utt1"] < 0 and si["utt3"] < 0
+    sdri = {k: float(v) for k, v in read_vals(out / "si_sdri").items()}
+    assert sdri["utt0"] > 10 and sdri["utt1"] < 0
+    # both rows of one system: the option overrides sources.json
+    si_pit, meta, out = run("both_pit", "--assignment", "pit")
+    assert meta["assignment"] == "pit" and all(v > 10 for v in si_pit.values())
+    os.unlink(tmp_path / "est" / "sources.json")
+    si, meta, _ = run("forced", "--assignment", "fixed")
+    assert meta["assignment"] == "fixed" and si["utt1"] < 0
+    # one source: no assignment
+    _, meta, _ = run("one", "--pit", "off", "--assignment", "fixed")
+    assert meta["n_sources"] == 1 and meta["assignment"] is None
+    (tmp_path / "est" / "sources.json").write_text(json.dumps({"assignment": "random"}))
+    with pytest.raises(InputError, match="sources.json.*assignment"):
+        score.run(parse_args(score.get_parser(), ["--ref_scp", scp["r1"], "--inf_scp", scp["e1"],
+                                                  "--data_dir", data, "--out_dir", str(tmp_path / "bad")]))

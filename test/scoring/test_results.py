@@ -116,3 +116,21 @@ def test_no_score_dirs(tmp_path):
         build(str(tmp_path / "exp"), str(tmp_path / "R.md"))
     assert make_results.main(["--exp_dir", str(tmp_path / "exp"), "--out", str(tmp_path / "R.md")]) == 1
     assert not (tmp_path / "R.md").exists()
+
+
+def test_separation_rows_say_how_their_sources_were_paired(exp, tmp_path):
+    import shutil
+
+    e = tmp_path / "exp"
+    shutil.copytree(exp, e)
+    shutil.copytree(e / "prior" / "aaa", e / "prior" / "aaa_pit")
+    for name, assignment in (("aaa", "fixed"), ("aaa_pit", "pit")):
+        path = e / "prior" / name / "tst" / "score" / "meta.json"
+        meta = json.loads(path.read_text())
+        meta.update(system=name, n_sources=2, assignment=assignment)
+        path.write_text(json.dumps(meta))
+    build(str(e), str(tmp_path / "R.md"))
+    text = (tmp_path / "R.md").read_text()
+    assert "- aaa: 2 sources, fixed assignment (output k against talker k, no permutation)" in text
+    assert "- aaa_pit: 2 sources, permutation-invariant" in text
+    assert not re.search(r"^- noisy: .*sources", text, re.M)   # one-source rows: no such note
