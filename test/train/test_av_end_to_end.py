@@ -193,6 +193,81 @@ def test_av_enhancement_end_to_end(av_data, models, tmp_path, capfd):
     assert enhance_main([*base, "--model", ao_model, "--out_dir", str(tmp_path / "ao")]) == 0
 
 
+def _two_talker_dir(clean, d, lip2=True):
+    """Mixtures of talker u0 (or u1) with u2 cut to its length: wav.scp, spk1/spk2.scp, lip.scp and
+    lip_conf.scp of talker 1, lip2.scp and lip_conf2.scp of talker 2 (longer: cut by the model)."""
+    d.mkdir()
+    wav, lip, conf = (read_table(os.path.join(clean, n)) for n in ("wav.scp", "lip.scp", "lip_conf.scp"))
+    rows = {n: [] for n in ("wav.scp", "spk1.scp", "spk2.scp", "lip.scp", "lip_conf.scp", "lip2.scp",
+                            "lip_conf2.scp", "utt2spk")}
+    for key, (a, b) in {"m0": ("u0", "u2"), "m1": ("u1", "u2")}.items():
+        x, _ = sf.read(wav[a], dtype="float32")
+        y = sf.read(wav[b], dtype="float32")[0][:len(x)]
+        for name, sig in (("wav", x + y), ("s1", x), ("s2", y)):
+            sf.write(str(d / f"{key}_{name}.wav"), 0.5 * sig, 16000, subtype="FLOAT")
+        for name, val in (("wav.scp", f"{d}/{key}_wav.wav"), ("spk1.scp", f"{d}/{key}_s1.wav"),
+                          ("spk2.scp", f"{d}/{key}_s2.wav"), ("lip.scp", lip[a]), ("lip_conf.scp", conf[a]),
+                          ("lip2.scp", lip[b]), ("lip_conf2.scp", conf[b]), ("utt2spk", key)):
+            rows[name].append(f"{key} {val}\n")
+    for name, r in rows.items():
+        if lip2 or not name.endswith("2.scp") or name == "spk2.scp":
+            (d / name).write_text("".join(r))
+    return str(d)
+
+
+def test_av_separation_conditions_each_source_on_its_talker(av_data, models, tmp_path, capfd):
+    """Through avse.bin.enhance: a 2-source method with an AV prior reads lip.scp and lip2.scp,
+    writes sources.json (fixed), and avse.bin.score then pairs output k with talker k; without
+    lip2.scp it stops naming the table, unless --lip_sources target."""
+    from avse.bin.score import main as score_main
+    from avse.nets.lip_cond import LipConditioner
+
+    clean, _ = av_data
+    ao_model, av_model = models
+    mix = _two_talker_dir(clean, tmp_path / "mix")
+    conf = tmp_path / "sep.yaml"
+    conf.write_text(yaml.safe_dump({"method": "separate", "method_conf": {
+        "n_sources": 2, "n_steps": 3, "n_corrector": 0, "n_samples": 2, "guidance": ["dps", "projection"]}}))
+
+    def enhance(model, out, data=mix, *extra):
+        argv = ["--config", str(conf), "--data_dir", data, "--progress", "false", "--model", model,
+                "--out_dir", str(tmp_path / out), *extra]
+        rc = enhance_main(argv)
+        if rc == 0:
+            assert enhance_main(argv + ["--merge", "true"]) == 0
+        return rc
+
+    assert enhance(av_model, "av") == 0
+    out = tmp_path / "av"
+    for k in (1, 2):
+        assert sorted(read_table(str(out / f"spk{k}.scp"))) == ["m0", "m1"]
+    assert json.loads((out / "sources.json").read_text()) == {"n_sources": 2, "assignment": "fixed",
+                                                               "lip_sources": "all"}
+    # the score function of an utterance holds both talkers' lips, talker 2's from lip2.scp
+    m = load_model(av_model)
+    lc = LipConditioner.for_model(m.model, mix, None, "auto", "conf", torch.device("cpu"), False, "none", 0,
+                                  n_sources=2)
+    fn = lc.score_fn("m0")
+    assert fn.n_sources == 2 and fn.cond["cond"].shape[0] == 2
+    assert lc.conditioning("m0", 2)["cond"].shape[1] == len(np.load(read_table(os.path.join(mix, "lip2.scp"))["m0"]))
+    # scored without permutation, output k against spk<k>.scp of the data dir
+    assert score_main(["--ref_scp", os.path.join(mix, "spk1.scp"), "--inf_scp", str(out / "wav.scp"),
+                       "--data_dir", mix, "--out_dir", str(out / "score"), "--metrics", "si_sdr"]) == 0
+    meta = json.loads((out / "score" / "meta.json").read_text())
+    assert meta["n_sources"] == 2 and meta["assignment"] == "fixed" and not (out / "score" / "perm").exists()
+    # no lip2.scp: a clear error, or the target's lips only
+    nolip2 = _two_talker_dir(clean, tmp_path / "mix1", lip2=False)
+    capfd.readouterr()
+    assert enhance(av_model, "x", nolip2) == 1
+    err = capfd.readouterr().err
+    assert "lip2.scp" in err and "lip_sources: target" in err
+    assert enhance(av_model, "target", nolip2, "--lip_sources", "target") == 0
+    assert json.loads((tmp_path / "target" / "sources.json").read_text())["lip_sources"] == "target"
+    # an audio-only prior: the sources come in no particular order
+    assert enhance(ao_model, "ao") == 0
+    assert json.loads((tmp_path / "ao" / "sources.json").read_text())["assignment"] == "pit"
+
+
 def test_lip_usage_cli(av_data, models, tmp_path, capfd):
     from avse.bin.lip_usage import main as usage_main
 
