@@ -191,3 +191,49 @@ def test_noise_embed_stage_4_and_option_checks(recipe, tmp_path):
     assert os.path.isfile(os.path.join(d, "exp", "noise_embed", "model.pt"))
     with open(os.path.join(d, "exp", "noise_embed", "retrieval.txt")) as f:
         assert "audio->text" in f.read()
+
+
+def test_restore_av_scores_separated_talkers_as_bound_and_with_pit(tmp_path):
+    """``--task restore --modality av``, stage 6 on an enhanced test_2spk made elsewhere (no
+    corpus, no training): the separation of the AV prior (conf/enhance_av_separate.yaml under
+    exp/train_av) is scored with output k against talker k (its sources.json says so), and
+    permutation-invariantly as the row enhance_av_separate_pit."""
+    import soundfile as sf
+
+    from testutils import speechlike
+
+    d = recipe_copy(RECIPE, str(tmp_path / "avse1"))
+    data = tmp_path / "avse1" / "dump" / "raw" / "test_2spk"
+    est = tmp_path / "avse1" / "exp" / "train_av" / "enhance_av_separate" / "test_2spk"
+    for p in (data / "wav", est / "wav"):
+        p.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = {n: [] for n in ("data/spk1.scp", "data/spk2.scp", "data/wav.scp", "est/spk1.scp", "est/spk2.scp")}
+    for i, u in enumerate(["m0", "m1"]):
+        a, b = speechlike(1.0, seed=i, f0=100.0), speechlike(1.0, seed=10 + i, f0=190.0)
+        outs = [a + 0.02 * rng.standard_normal(a.size), b + 0.02 * rng.standard_normal(b.size)]
+        if i == 1:   # the lips of m1 were misread: its talkers come out swapped
+            outs = outs[::-1]
+        for name, sig, folder in (("data/spk1.scp", a, data), ("data/spk2.scp", b, data),
+                                  ("data/wav.scp", a + b, data), ("est/spk1.scp", outs[0], est),
+                                  ("est/spk2.scp", outs[1], est)):
+            p = folder / "wav" / f"{u}_{name.replace('/', '_')[:-4]}.wav"
+            sf.write(str(p), (0.45 * sig).astype(np.float32), 16000, subtype="FLOAT")
+            rows[name].append(f"{u} {p}\n")
+    for name, r in rows.items():
+        folder = data if name.startswith("data/") else est
+        (folder / name.split("/")[1]).write_text("".join(r))
+    (est / "wav.scp").write_text((est / "spk1.scp").read_text())
+    (est / "sources.json").write_text(json.dumps({"n_sources": 2, "assignment": "fixed"}, indent=2))
+    env = dict(os.environ, AVSE_PYTHON=sys.executable)
+    run_recipe(d, ["--task", "restore", "--modality", "av", "--stage", "6", "--stop_stage", "6",
+                   "--test_sets", "test_2spk", "--scoring_metrics", "si_sdr"], env)
+    fixed = json.load(open(est / "score" / "meta.json"))
+    pit = json.load(open(est / "pit" / "score" / "meta.json"))
+    assert (fixed["system"], fixed["assignment"], fixed["n_sources"]) == ("enhance_av_separate", "fixed", 2)
+    assert (pit["system"], pit["assignment"]) == ("enhance_av_separate_pit", "pit")
+    si_fixed, si_pit = _per_utt(est / "score" / "si_sdr"), _per_utt(est / "pit" / "score" / "si_sdr")
+    assert si_fixed["m0"] > 10 and si_fixed["m1"] < 0 and min(si_pit.values()) > 10
+    text = open(f"{d}/RESULTS.md").read()
+    assert "| enhance_av_separate |" in text and "| enhance_av_separate_pit |" in text
+    assert "enhance_av_separate: 2 sources, fixed assignment" in text

@@ -33,7 +33,7 @@ train_set=           # clean speech for the prior
 valid_set=           # clean speech for the validation loss
 test_sets=           # test sets; one with conf/simulate/<name>.yaml is simulated in stage 2
 sim_conf_dir=conf/simulate
-lip_backend=none     # lip extraction backend for video.scp; null: no lips
+lip_backend=none     # lip extraction backend for video.scp (and video<k>.scp of other talkers); null: no lips
 lip_conf=            # YAML mapping of lip backend options, e.g. "{mouth_y: 0.8}"
 
 # Training
@@ -90,7 +90,7 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --lip_pretrain_args "flags" extra flags for avse.bin.train_lip_encoder
   --noise_embed_config YAML  train the noise embedding in stage 4 (avse.bin.train_noise_embed)
   --noise_embed_sets "<names>" test sets conditioned (text/image/clip) into <set>_cond in stage 5
-  --lip_backend NAME|null   lip extraction for video.scp (none, haar, box)
+  --lip_backend NAME|null   lip extraction for video.scp and video<k>.scp (none, haar, box)
   --lip_conf "{...}"        lip backend options (YAML mapping)
   --local_data_opts "..."   options of local/data.sh
   --listening_opts "flags"  extra flags for the listening page of stage 8 (avse.bin.listening_page)
@@ -259,6 +259,15 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
                 python -m avse.bin.score --ref_scp "${data}/${ref}" --inf_scp "${inf}" \
                     --out_dir "${dir}/score" --metrics ${scoring_metrics} --nj "${nj}" \
                     --data_dir "${data}" --system "${name}" --test_set "${dset}" "${timing[@]}"
+            # sources bound to their talkers (an AV prior with per-source lips; sources.json):
+            # scored as they are above, and permutation-invariantly as the row <name>_pit
+            if [ -f "${dir}/sources.json" ] && grep -q '"assignment": "fixed"' "${dir}/sources.json"; then
+                ${train_cmd} --num-threads "${nj}" "${dir}/pit/score/log/score.log" \
+                    python -m avse.bin.score --ref_scp "${data}/${ref}" --inf_scp "${inf}" \
+                        --out_dir "${dir}/pit/score" --metrics ${scoring_metrics} --nj "${nj}" \
+                        --data_dir "${data}" --system "${name}_pit" --test_set "${dset}" --assignment pit \
+                        "${timing[@]}"
+            fi
         done
     done
     python -m avse.bin.make_results --exp_dir "${expdir}" --out "${expdir}/RESULTS.md" \

@@ -6,6 +6,7 @@
 #   ./run.sh --modality av                    # the lip-conditioned prior (AV-UDiffSE)
 #   ./run.sh --modality av --stage 4 --train_config conf/train_av_xattn.yaml  # fusion comparison
 #   ./run.sh --task restore                   # dereverberation, separation, joint (issue C)
+#   ./run.sh --task restore --modality av     # the same with the AV prior, each talker on its own lips (D5)
 #   ./run.sh --prior vae                      # the VAE-NMF baselines (--modality av: AV-CVAE)
 #   ./run.sh --stage 8 --listening_opts "--max_utts 12"  # listening page: exp/listening/index.html
 #   ./run.sh --noise_embed true               # + noise-aware conditioning from text/image/clip (issue D3)
@@ -30,7 +31,14 @@ set -euo pipefail
 #   denoise: test_noisy enhanced by the --modality's methods (the default run)
 #   restore: with the same prior, informed (dps_informed) and blind (buddy) dereverberation
 #       of test_reverb, separation of test_2spk, joint restoration of test_joint (noise +
-#       room + two talkers) and its cascade (separate, then buddy on each source)
+#       room + two talkers) and its cascade (separate, then buddy on each source).
+#       With --modality av the prior is the lip-conditioned one (exp/train_av) and every
+#       source of a separation (test_2spk: conf/enhance_av_separate.yaml; joint, cascade)
+#       is conditioned on its own talker's lips (lip.scp, lip2.scp: stage 2 copies the
+#       interferer's video as video2.scp, stage 3 dumps its lips); those rows are scored
+#       without permutation (output k against talker k) with a PIT row <tag>_pit beside them.
+#       Data made before these tables existed: remove data/test_2spk, data/test_joint and
+#       their dump dirs, and run stages 2-3 again.
 # --noise_embed true|false (this script's own option; issue D3, audio-only denoising)
 #   true: stage 4 also trains the contrastive noise embedding (conf/noise_embed.yaml: noise audio,
 #       scene text and scene pictures in one space; NMF-basis decoder trained on text) and prints
@@ -97,8 +105,10 @@ case "${task}" in
     restore)
         test_sets="test_reverb test_2spk test_joint"
         inference_sets=
+        separate=conf/enhance_separate.yaml
+        [ "${modality}" = av ] && separate=conf/enhance_av_separate.yaml
         inference_config="conf/enhance_dps_informed.yaml:test_reverb conf/enhance_buddy.yaml:test_reverb
-            conf/enhance_separate.yaml:test_2spk
+            ${separate}:test_2spk
             conf/enhance_joint.yaml:test_joint conf/enhance_cascade.yaml:test_joint"
         pack_default=buddy
         ;;
