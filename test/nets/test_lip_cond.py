@@ -108,6 +108,8 @@ def test_rows_get_the_lips_of_their_source_and_swapping_the_tables_swaps_them(ne
         fn(x[:3], t[:3])
     with pytest.raises(InputError, match="talkers 1..2"):
         lc.conditioning("u0", source=3)
+    with pytest.raises(InputError, match="empty list"):
+        make_cond_score_fn(net, CPU, False, [])
 
 
 def test_sources_of_different_lengths_are_padded_as_missing(net, tmp_path):
