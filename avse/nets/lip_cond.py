@@ -21,9 +21,26 @@ drops the whole video with ``visual_aug.p_drop_utt``): with a weight ``w`` the s
 ``s_u + w (s_c - s_u)``, ``s_c`` with the lips and ``s_u`` with the video marked missing;
 ``w = 1`` is the plain conditional score (one network call), ``w > 1`` sharpens the prior
 toward what the lips say (both scores in one batch of ``2B``), ``w = 0`` ignores the lips.
+
+Reliability-weighted guidance (``rel_guidance``): the weight becomes per STFT frame,
+``w r(tau)`` with ``r`` the lip reliability times presence (``cond_rel``, 0 where a frame is
+missing or past the end of the video, linearly interpolated to the STFT frames), so that
+frames without usable video take the unconditional score ``s_u`` (the prior the whole-video
+drop trains) instead of a conditional score evaluated on partly missing or corrupted video,
+a state the prior sees only rarely in training. An utterance whose frames are all reliable
+keeps the one-call score. This is the frame-level counterpart of the reliability gating of
+audio-visual fusion (e.g. the gated_xattn fusion): the same reliability also chooses between
+the conditional and the unconditional prior.
+
+Fallback prior (``fallback``): ``s_u`` may come from another score model of the same STFT,
+sample rate and SDE, typically the audio-only prior of the recipe, instead of the
+audio-visual prior with its video marked missing: the usual audio-visual fallback to an
+audio-only system where the video fails. With ``rel_guidance`` the score is the
+audio-visual one on reliable frames and the audio-only one where the video is missing or
+unreliable (two networks, one call each, on utterances with such frames).
 """
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -31,41 +48,98 @@ import torch
 from avse.errors import InputError
 from avse.lips.corrupt import check_degradation, degrade
 from avse.lips.tables import lip_tables, load_visual
+from avse.nets.fusion import align_cond
 from avse.utils.seeding import stable_hash
+
+
+def frame_rates(model: torch.nn.Module) -> Tuple[float, float]:
+    """``(cond_fps, spec_fps)``: video and STFT frame rates (frames/s) of the first
+    module of ``model`` that aligns video to STFT frames (a fusion or lip-variance head)."""
+    for m in model.modules():
+        if hasattr(m, "spec_fps") and hasattr(m, "cond_fps") and m.cond_fps is not None:
+            return float(m.cond_fps), float(m.spec_fps)
+    raise InputError("reliability-weighted lip guidance: the model has no module that aligns video to "
+                     "STFT frames (no fusion or lip_variance with cond_fps/spec_fps)")
+
+
+def frame_reliability(cond: Dict[str, torch.Tensor], n_frames: int, cond_fps: float, spec_fps: float
+                      ) -> torch.Tensor:
+    """``r (1, 1, n_frames)`` in [0, 1]: ``cond_rel`` (0 where ``cond_mask`` is False)
+    linearly interpolated onto the STFT frames, 0 past the end of the video."""
+    rel = cond["cond_rel"].float().clamp(0, 1)[..., None]
+    r, _ = align_cond(rel, cond["cond_mask"], int(n_frames), cond_fps, spec_fps)
+    return r[..., 0][:, None, :]
+
+
+def check_fallback(main, fallback, label: str) -> torch.nn.Module:
+    """The network of ``fallback`` (a :class:`avse.nets.storage.LoadedModel`) after checking
+    that it describes the same diffusion as ``main`` (diffusion priors of one sample rate,
+    STFT and SDE); :class:`InputError` naming ``label`` otherwise."""
+    if main.kind != "score" or fallback.kind != "score":
+        raise InputError(f"lip fallback model {label}: both it and the model must be diffusion priors")
+    for what, a, b in (("sample rate", main.fs, fallback.fs),
+                       ("STFT", main.frontend.config(), fallback.frontend.config()),
+                       ("SDE", main.meta.get("sde"), fallback.meta.get("sde"))):
+        if a != b:
+            raise InputError(f"lip fallback model {label}: its {what} {b} differs from the model's {a}; the two "
+                             "scores must describe the same diffusion")
+    return fallback.model
 
 
 def make_cond_score_fn(model: torch.nn.Module, device: torch.device, amp: bool,
                        cond: Optional[Dict[str, torch.Tensor]] = None, grad: bool = False,
-                       guidance: float = 1.0) -> Callable:
+                       guidance: float = 1.0, rel_guidance: bool = False,
+                       fallback: Optional[torch.nn.Module] = None) -> Callable:
     """``score_fn(x (B, F, T) complex, t (B,)) -> (B, F, T) complex64``; ``cond``
     (``cond (1, Tc, D)``, ``cond_mask (1, Tc)``, ``cond_rel (1, Tc)``, fixed, no gradient)
     is expanded to ``B`` at every call. Without gradients unless ``grad`` (enhancers
     that differentiate through the network, e.g. DPS). ``guidance`` ``w``: the
-    classifier-free guided score ``s_u + w (s_c - s_u)`` (module docstring)."""
+    classifier-free guided score ``s_u + w (s_c - s_u)``; ``rel_guidance``: ``w`` scaled per
+    STFT frame by the lip reliability; ``fallback``: the model of ``s_u`` (module docstring)."""
     use = amp and device.type == "cuda"
     w = float(guidance)
-    if cond is not None and w != 1.0:
+    rates, weights = (frame_rates(model) if cond is not None and rel_guidance else None), {}
+
+    def frame_weight(T: int):
+        """``w r`` ``(1, 1, T)``; ``None`` when every frame is fully reliable, ``0.0`` when none
+        is or ``w = 0`` (one call either way)."""
+        if T not in weights:
+            r = frame_reliability(cond, T, *rates)
+            weights[T] = None if bool((r >= 1.0).all()) else 0.0 if w == 0 or not bool((r > 0).any()) else w * r
+        return weights[T]
+
+    if cond is not None and (w != 1.0 or rates is not None):
         uncond = dict(cond, cond_mask=torch.zeros_like(cond["cond_mask"]),
                       cond_rel=torch.zeros_like(cond["cond_rel"]))
         pair = {k: torch.cat([cond[k], uncond[k]]) for k in cond}
 
-    def call(x, t, kw):
+    def call(x, t, kw, net=model):
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()), \
                 torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use):
-            s = model(x, t, **kw)
+            s = net(x, t, **kw)
         return s.to(torch.complex64) if s.dtype != torch.complex64 else s
+
+    def rows(c, B):
+        return {k: v.expand(B, *v.shape[1:]) for k, v in c.items()}
 
     def score_fn(x, t):
         if cond is None:
             return call(x, t, {})
         B = x.shape[0]
-        if w == 1.0:
-            return call(x, t, {k: v.expand(B, *v.shape[1:]) for k, v in cond.items()})
+        wt = w if rates is None else frame_weight(x.shape[-1])
+        if wt is None or (rates is None and w == 1.0):
+            return call(x, t, rows(cond, B))
+        if isinstance(wt, float) and wt == 0.0:  # the unconditional score alone
+            return call(x, t, {}, fallback) if fallback is not None else call(x, t, rows(uncond, B))
+        if fallback is not None:
+            s_c = call(x, t, rows(cond, B))
+            s_u = call(x, t, {}, fallback)
+            return s_u + wt * (s_c - s_u)
         tt = torch.as_tensor(t, device=x.device).reshape(-1)
         tt = tt.expand(B) if tt.numel() == 1 else tt
         kw = {k: v.repeat_interleave(B, dim=0) for k, v in pair.items()}
         s_c, s_u = call(torch.cat([x, x]), torch.cat([tt, tt]), kw).chunk(2)
-        return s_u + w * (s_c - s_u)
+        return s_u + wt * (s_c - s_u)
 
     return score_fn
 
@@ -109,11 +183,17 @@ class LipConditioner:
         guidance: classifier-free guidance weight on the lips (1: none; module docstring).
         variance_temper: weight of the lip part of a lip-variance prior's speech envelope
             (:meth:`avse.nets.lip_variance.LipVariance.set_temper`; 1: as trained).
+        rel_guidance: scale the guidance weight per frame by the lip reliability (module
+            docstring): missing or unreliable frames take the unconditional score.
+        fallback: the score model of the unconditional score (module docstring; ``None``:
+            the audio-visual model with the video marked missing).
     """
 
     def __init__(self, model, lips: Dict, device: torch.device, amp: bool = False,
                  lip_degrade: str = "none", seed: int = 0, rel_model: Optional[Callable] = None,
-                 guidance: float = 1.0, variance_temper: float = 1.0):
+                 guidance: float = 1.0, variance_temper: float = 1.0, rel_guidance: bool = False,
+                 fallback: Optional[torch.nn.Module] = None):
+        self.fallback = fallback
         self.model, self.lips, self.device, self.amp = model, lips, device, amp
         self.visual = visual_input(model)
         if self.visual == "features" and rel_model is not None:
@@ -125,7 +205,7 @@ class LipConditioner:
                 raise InputError(f"lip variance temper {variance_temper}: the model has no lip_variance head "
                                  "(model_conf.lip_variance); drop --lip_variance_temper")
             head.set_temper(variance_temper)
-        self.rel_model, self.guidance = rel_model, float(guidance)
+        self.rel_model, self.guidance, self.rel_guidance = rel_model, float(guidance), bool(rel_guidance)
         if not self.guidance >= 0:
             raise InputError(f"lip guidance weight must be >= 0, got {guidance}")
         self.lip_degrade, self.seed = check_degradation(lip_degrade or "none"), int(seed)
@@ -137,7 +217,8 @@ class LipConditioner:
                   train_rel_source: Optional[str], device, amp: bool, lip_degrade: str, seed: int,
                   model_path: str = "model", rel_model_path: Optional[str] = None,
                   guidance: float = 1.0, variance_temper: float = 1.0,
-                  train_lip_table: Optional[str] = None) -> Optional["LipConditioner"]:
+                  train_lip_table: Optional[str] = None, rel_guidance: bool = False,
+                  fallback: Optional[torch.nn.Module] = None) -> Optional["LipConditioner"]:
         """The conditioner of an AV model, ``None`` for an audio-only one.
 
         ``lip_scp`` defaults to ``<data_dir>/<table>``: ``train_lip_table`` (the training's
@@ -149,9 +230,9 @@ class LipConditioner:
         av = bool(getattr(model, "audio_visual", False))
         if not av:
             if lips_requested(lip_scp, lip_degrade) or rel_model_path or float(guidance) != 1.0 \
-                    or float(variance_temper) != 1.0:
+                    or float(variance_temper) != 1.0 or rel_guidance or fallback is not None:
                 raise InputError(f"{model_path}: an audio-only model (trained without lip conditioning) cannot "
-                                 "use lips; drop --lip_scp / --lip_degrade / --lip_rel_model / --lip_guidance / "
+                                 "use lips; drop --lip_scp / --lip_degrade / --lip_rel_model / --lip_guidance / --lip_rel_guidance / --lip_fallback_model / "
                                  "--lip_variance_temper "
                                  "or give an audio-visual model")
             return None
@@ -174,7 +255,7 @@ class LipConditioner:
             from avse.lips.reliability import load_lip_rel
             rel_model, src = load_lip_rel(rel_model_path, device=str(device)), "none"
         return cls(model, lip_tables(os.path.dirname(lip_scp), src, lip_scp), device, amp, lip_degrade, seed,
-                   rel_model, guidance, variance_temper)
+                   rel_model, guidance, variance_temper, rel_guidance, fallback)
 
     def conditioning(self, key: str) -> Dict[str, torch.Tensor]:
         """``{"cond": (1, Tc, D) embeddings, "cond_mask": (1, Tc) bool, "cond_rel": (1, Tc)}``."""
@@ -210,4 +291,4 @@ class LipConditioner:
     def score_fn(self, key: str, grad: bool = False) -> Callable:
         """The score function of utterance ``key`` with its lips bound in."""
         return make_cond_score_fn(self.model, self.device, self.amp, self.conditioning(key), grad,
-                                  self.guidance)
+                                  self.guidance, self.rel_guidance, self.fallback)

@@ -13,7 +13,8 @@ from testutils import REPO
 CONF = os.path.join(REPO, "egs", "mini_av", "avse1", "conf")
 AV_TRAIN_KEYS = {"lip_encoder", "lip_encoder_conf", "lip_encoder_init", "freeze_lip_encoder", "lip_rel_source",
                  "visual_aug", "envelope_nll"}
-AV_ENHANCE_KEYS = {"lip_rel_source", "lip_degrade", "lip_scp", "lip_rel_model", "lip_guidance"}
+AV_ENHANCE_KEYS = {"lip_rel_source", "lip_degrade", "lip_scp", "lip_rel_model", "lip_guidance", "lip_rel_guidance",
+                   "lip_fallback_model"}
 
 
 def _load(name):
