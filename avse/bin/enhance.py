@@ -115,6 +115,12 @@ def get_parser() -> argparse.ArgumentParser:
                    help="a K-source method with an audio-visual prior: every source conditioned on its own "
                         "talker's lips (lip.scp, lip2.scp, ..) or only source 1 (the others with the video "
                         "marked missing)")
+    p.add_argument("--lip_rel_guidance", type=str2bool, default=False,
+                   help="scale the lip guidance weight per frame by the lip reliability: missing or unreliable "
+                        "frames take the unconditional score (twice the network calls on utterances with such frames)")
+    p.add_argument("--lip_fallback_model", type=none_or(str), default=None,
+                   help="a score model of the same STFT, rate and SDE (e.g. the audio-only prior) giving the "
+                        "unconditional score of the lip guidance, instead of the AV prior without video")
     p.add_argument("--lip_variance_temper", type=float, default=1.0,
                    help="weight of the lip part of a lip-variance prior's speech envelope (log sigma_d = "
                         "base + w delta(lips)); 1 = as trained, < 1 a less confident envelope")
@@ -164,8 +170,9 @@ class Enhance:
         if want != self.m.kind:
             raise InputError(f"method {args.method} needs a {'VAE' if want == 'vae' else 'diffusion'} prior; "
                              f"{args.model} is a {'VAE' if self.m.kind == 'vae' else 'diffusion'} prior")
-        if self.m.kind == "vae" and args.lip_guidance != 1.0:
-            raise InputError("--lip_guidance is classifier-free guidance of a diffusion prior; a VAE prior has none")
+        if self.m.kind == "vae" and (args.lip_guidance != 1.0 or args.lip_rel_guidance):
+            raise InputError("--lip_guidance / --lip_rel_guidance are classifier-free guidance of a diffusion prior; "
+                             "a VAE prior has none")
         self.needs = tuple(getattr(self.enhancer, "needs", ()))
         self.grad = bool(getattr(self.enhancer, "needs_grad", False))
         self.aux_tables = load_aux_tables(self.enhancer, args.data_dir, args.method)
@@ -177,10 +184,20 @@ class Enhance:
             self.m.model, args.data_dir, args.lip_scp, args.lip_rel_source, tcfg.get("lip_rel_source"),
             self.device, args.use_amp, args.lip_degrade, args.seed, args.model, args.lip_rel_model,
             args.lip_guidance, args.lip_variance_temper, train_lip_table=tcfg.get("lip_table"),
-            n_sources=self.n_sources, lip_sources=args.lip_sources)
+            n_sources=self.n_sources, lip_sources=args.lip_sources,
+            rel_guidance=args.lip_rel_guidance, fallback=self._fallback(args))
         # K > 1 outputs: bound to the talkers by their lips, or in no particular order
         self.assignment = "fixed" if self.lips is not None and self.lips.n_sources > 1 else "pit"
         self.wav_dir = os.path.join(args.out_dir, "wav")
+
+    def _fallback(self, args):
+        """The ``--lip_fallback_model`` network, checked against the main model, or None."""
+        if not args.lip_fallback_model:
+            return None
+        from avse.nets.lip_cond import check_fallback
+        from avse.nets.storage import load_model
+
+        return check_fallback(self.m, load_model(args.lip_fallback_model, self.device), args.lip_fallback_model)
 
     def aux(self, key: str) -> dict:
         """Per-utterance keyword inputs declared by the enhancer's ``needs``."""

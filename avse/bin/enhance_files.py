@@ -33,7 +33,11 @@ writes for it (same seed, key and settings).
 Audio-visual models: ``--video_dir`` holds a video per recording (same relative path or
 same stem; ``.npy`` mouth crops, or ``.mp4``/``.avi``/... run through ``--lip_backend``,
 :mod:`avse.lips.recording`). A recording without video is enhanced with the video marked
-missing, with a warning. An audio-only model refuses ``--video_dir``.
+missing, with a warning. An audio-only model refuses ``--video_dir``. A method recorded
+with ``lip_rel_guidance`` (reliability-weighted lip guidance, :mod:`avse.nets.lip_cond`),
+``lip_fallback_model`` (the audio-only prior used where the video fails) and
+``lip_rel_model`` (a lip-reliability network scoring the crops) uses them here too; a packed
+model carries those files.
 
 A bad recording (missing, unreadable, empty, NaN or infinite samples, unreadable
 video) is reported with its file name and the others are still enhanced; the exit
@@ -78,6 +82,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lip_degrade", type=none_or(str), default=None, help="only none here (a test option of stage 5)")
     p.add_argument("--lip_guidance", type=none_or(float), default=None,
                    help="classifier-free guidance weight on the lips (default: the method's, else 1)")
+    p.add_argument("--lip_rel_guidance", type=none_or(str2bool), default=None,
+                   help="scale the lip guidance per frame by the lip reliability (default: the method's, else false)")
+    p.add_argument("--lip_fallback_model", type=none_or(str), default=None,
+                   help="score model of the unconditional score, e.g. the audio-only prior (default: the method's)")
+    p.add_argument("--lip_rel_model", type=none_or(str), default=None,
+                   help="lip-reliability network scoring the crops (default: the method's, else the lip backend's "
+                        "confidence)")
     p.add_argument("--video_dir", type=none_or(str), default=None, help="videos or .npy mouth crops (AV models)")
     p.add_argument("--lip_backend", default="haar", help="lip extraction of a video: haar, landmarks (the face extra; else haar), box or none")
     p.add_argument("--lip_conf", type=yaml_value, default={}, help="lip backend options (mapping)")
@@ -95,7 +106,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def resolve_method(args, bundle) -> dict:
     """The method settings to use (module docstring); sets ``args.method`` and friends to them."""
-    from avse.enhance.method_config import merge_settings, resolve_settings
+    from avse.enhance.method_config import SETTINGS_KEYS, merge_settings, resolve_settings
     from avse.nets.packed import config_name
 
     name = config_name(args.method) if args.method else bundle.default
@@ -103,15 +114,15 @@ def resolve_method(args, bundle) -> dict:
     if recorded is None and args.method is None:
         raise InputError(f"{bundle.source}: records no default enhancement config; give --method "
                          f"(an enhancer, e.g. udiffse_plus) or --config conf/enhance_*.yaml")
-    over = {"method_conf": args.method_conf or {}, "lip_rel_source": args.lip_rel_source,
-            "lip_degrade": args.lip_degrade, "lip_guidance": args.lip_guidance}
+    over = {k: getattr(args, k, None) for k in SETTINGS_KEYS if k != "method"}
+    over["method_conf"] = args.method_conf or {}
     where = f"method {name!r} recorded in {bundle.source}" if recorded else "--method/--method_conf"
     try:
         settings = resolve_settings(merge_settings(recorded or {"method": args.method}, over), where)
     except InputError as e:
         known = f" (recorded: {sorted(bundle.enhance)})" if bundle.enhance else ""
         raise InputError(f"{e}{known}") from e
-    for k in ("method", "method_conf", "lip_rel_source", "lip_degrade", "lip_guidance"):
+    for k in SETTINGS_KEYS:
         setattr(args, k, settings.get(k))
     return settings
 
@@ -135,6 +146,8 @@ class Session:
         self._check_lips(settings)
         self.grad = bool(getattr(self.enhancer, "needs_grad", False))
         self.guidance = float(settings.get("lip_guidance", 1.0))
+        self.rel_guidance = bool(settings.get("lip_rel_guidance", False))
+        self.fallback, self.rel_model = self._lip_models(settings)
         self.score_fn = None if m.kind == "vae" else make_cond_score_fn(m.model, self.device, args.use_amp,
                                                                         grad=self.grad)
         needs = getattr(self.enhancer, "needs", ())
@@ -163,11 +176,15 @@ class Session:
             raise InputError(f"lip_degrade {settings['lip_degrade']!r} is a test degradation of stage 5; "
                              "use lip_degrade: none here")
         if not self.av:
-            if a.video_dir or float(settings.get("lip_guidance", 1.0)) != 1.0:
-                raise InputError(f"{a.model}: an audio-only model takes no video; drop --video_dir / --lip_guidance")
+            lip_opts = [k for k in ("lip_rel_guidance", "lip_fallback_model", "lip_rel_model") if settings.get(k)]
+            if a.video_dir or float(settings.get("lip_guidance", 1.0)) != 1.0 or lip_opts:
+                raise InputError(f"{a.model}: an audio-only model takes no video; drop --video_dir / --lip_guidance"
+                                 f"{''.join(' / --' + k for k in lip_opts)}")
             return
-        if self.m.kind == "vae" and float(settings.get("lip_guidance", 1.0)) != 1.0:
-            raise InputError("--lip_guidance is classifier-free guidance of a diffusion prior; a VAE prior has none")
+        if self.m.kind == "vae" and (float(settings.get("lip_guidance", 1.0)) != 1.0 or settings.get("lip_rel_guidance")
+                                     or settings.get("lip_fallback_model")):
+            raise InputError("--lip_guidance / --lip_rel_guidance / --lip_fallback_model are classifier-free guidance "
+                             "of a diffusion prior; a VAE prior has none")
         from avse.nets.lip_cond import visual_input
 
         if visual_input(self.m.model) != "crops":
@@ -186,6 +203,21 @@ class Session:
         self.rel_source = src
         if a.video_dir and not os.path.isdir(a.video_dir):
             raise InputError(f"{a.video_dir}: video folder not found")
+
+    def _lip_models(self, settings: dict):
+        """``(fallback network | None, lip-reliability network | None)`` named by the settings
+        (archive members of a packed model, else paths)."""
+        from avse.lips.reliability import load_lip_rel
+        from avse.nets.lip_cond import check_fallback
+        from avse.nets.storage import load_model
+
+        fb = rel = None
+        if self.av and settings.get("lip_fallback_model"):
+            name = settings["lip_fallback_model"]
+            fb = check_fallback(self.m, self.bundle.load_file(name, lambda p: load_model(p, self.device)), name)
+        if self.av and settings.get("lip_rel_model"):
+            rel = self.bundle.load_file(settings["lip_rel_model"], lambda p: load_lip_rel(p, device=str(self.device)))
+        return fb, rel
 
     def lips(self, rec, reader):
         """The recording's :class:`~avse.lips.recording.RecordingLips`, or None (audio-only model)."""
@@ -213,13 +245,16 @@ class Session:
             gen = torch.Generator(device=self.device).manual_seed(seed)
             cond = None
             if lips is not None:
-                cond = encode_lips(m.model, *lips.window(start * 25 // fs, -(-(start + len(x)) * 25 // fs)),
-                                   self.device)
+                crops, mask, rel = lips.window(start * 25 // fs, -(-(start + len(x)) * 25 // fs))
+                if self.rel_model is not None and len(crops) and mask.any():
+                    rel = np.where(np.asarray(rel) > 0, self.rel_model(np.ascontiguousarray(crops)), 0.0)
+                cond = encode_lips(m.model, crops, mask, np.asarray(rel, np.float32), self.device)
             if m.kind == "vae":
                 y, _ = enhance_waveform(m, self.enhancer, x, gen, cond=cond)
             else:
                 score_fn = self.score_fn if cond is None else make_cond_score_fn(
-                    m.model, self.device, self.args.use_amp, cond, self.grad, self.guidance)
+                    m.model, self.device, self.args.use_amp, cond, self.grad, self.guidance, self.rel_guidance,
+                    self.fallback)
                 aux = dict(self.aux, noise_psd=noise_psd) if noise_psd is not None else self.aux
                 y, _ = enhance_waveform(m, self.enhancer, x, gen, score_fn=score_fn, **aux)
             if not np.all(np.isfinite(y)):

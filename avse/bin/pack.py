@@ -12,6 +12,9 @@ model's description (kind, audio-visual, sample rate, STFT settings, architectur
 the method settings of every enhancement config (checked and completed here:
 :mod:`avse.enhance.method_config`) with a default (``--default_enhance``, a config's
 name, e.g. ``udiffse_plus`` for ``conf/enhance_udiffse_plus.yaml``; default: the first).
+Model files that a config names (``lip_fallback_model``, ``lip_rel_model``: the audio-only
+fallback prior and the lip-reliability network of an AV system) are packed as
+``aux/<sha256[:16]>/<file name>`` and the recorded settings name that member.
 ``avse-enhance --model packed.tar.gz`` (:mod:`avse.bin.enhance_files`) needs nothing else.
 """
 import argparse
@@ -23,7 +26,7 @@ import sys
 import tarfile
 import time
 
-from avse.enhance.method_config import resolve_settings
+from avse.enhance.method_config import MODEL_FILE_KEYS, resolve_settings
 from avse.errors import InputError, StageError
 from avse.nets.packed import MANIFEST, PACK_FORMAT, config_name, sha256
 from avse.nets.storage import read_model_info
@@ -63,6 +66,15 @@ def enhance_settings(paths, default: str | None, kind: str) -> dict:
     return {"default": default or (next(iter(configs)) if configs else None), "configs": configs}
 
 
+def pack_member(path: str, what: str, members: dict) -> str:
+    """Add the file ``path`` to ``members`` as ``aux/<sha256[:16]>/<name>``; return that member."""
+    if not os.path.isfile(path):
+        raise StageError(f"{path}: {what} not found (train it first; paths are relative to the recipe directory)")
+    arc = f"aux/{sha256(path)[:16]}/{os.path.basename(path)}"
+    members[arc] = path
+    return arc
+
+
 def pack(exp_dir: str, model: str, out: str, extra=(), enhance_config=(), default_enhance=None) -> dict:
     """Write the archive atomically; return the manifest."""
     model_path = os.path.join(exp_dir, model)
@@ -77,6 +89,10 @@ def pack(exp_dir: str, model: str, out: str, extra=(), enhance_config=(), defaul
     enhance = enhance_settings(enhance_config, default_enhance, info["kind"])
     for p in enhance_config:
         members[f"enhance/{config_name(p)}.yaml"] = p
+    for name, settings in enhance["configs"].items():
+        for key in MODEL_FILE_KEYS:
+            if settings.get(key):
+                settings[key] = pack_member(settings[key], f"{key} of enhancement config {name!r}", members)
     for p in extra:
         if not os.path.isfile(p):
             raise StageError(f"{p}: extra file not found")

@@ -23,6 +23,23 @@ drops the whole video with ``visual_aug.p_drop_utt``): with a weight ``w`` the s
 ``w = 1`` is the plain conditional score (one network call), ``w > 1`` sharpens the prior
 toward what the lips say (both scores in one batch of ``2B``), ``w = 0`` ignores the lips.
 
+Reliability-weighted guidance (``rel_guidance``): the weight becomes per STFT frame,
+``w r(tau)`` with ``r`` the lip reliability times presence (``cond_rel``, 0 where a frame is
+missing or past the end of the video, linearly interpolated to the STFT frames), so that
+frames without usable video take the unconditional score ``s_u`` instead of a conditional
+score evaluated on partly missing or corrupted video, a state the prior sees only rarely in
+training. An utterance whose frames are all reliable keeps the one-call score. This is the
+frame-level counterpart of the reliability gating of audio-visual fusion (e.g. the
+gated_xattn fusion): the same reliability also chooses between the conditional and the
+unconditional prior.
+
+Fallback prior (``fallback``): ``s_u`` may come from another score model of the same STFT,
+sample rate and SDE, typically the audio-only prior of the recipe, instead of the
+audio-visual prior with its video marked missing: the usual audio-visual fallback to an
+audio-only system where the video fails. With ``rel_guidance`` the score is the
+audio-visual one on reliable frames and the audio-only one where the video is missing or
+unreliable (two networks, one call each, on utterances with such frames).
+
 Separation with per-source lip conditioning (audio-visual speech separation with
 diffusion posterior sampling): a prior conditioned on one talker's lips is a model of
 that talker, so the ``K`` sources that a separation method (``separate``, ``joint``,
@@ -40,7 +57,7 @@ and runs the others with the video marked missing (the unconditional score).
 Classifier-free guidance applies per row, so per source.
 """
 import os
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -49,6 +66,7 @@ from avse.data.sources import source_table
 from avse.errors import InputError
 from avse.lips.corrupt import check_degradation, degrade
 from avse.lips.tables import lip_tables, load_visual
+from avse.nets.fusion import align_cond
 from avse.utils.seeding import stable_hash
 
 
@@ -56,6 +74,39 @@ from avse.utils.seeding import stable_hash
 LIP_SOURCES = ("all", "target")
 
 Cond = Dict[str, torch.Tensor]
+
+
+def frame_rates(model: torch.nn.Module) -> Tuple[float, float]:
+    """``(cond_fps, spec_fps)``: video and STFT frame rates (frames/s) of the first
+    module of ``model`` that aligns video to STFT frames (a fusion or lip-variance head)."""
+    for m in model.modules():
+        if hasattr(m, "spec_fps") and hasattr(m, "cond_fps") and m.cond_fps is not None:
+            return float(m.cond_fps), float(m.spec_fps)
+    raise InputError("reliability-weighted lip guidance: the model has no module that aligns video to "
+                     "STFT frames (no fusion or lip_variance with cond_fps/spec_fps)")
+
+
+def frame_reliability(cond: Cond, n_frames: int, cond_fps: float, spec_fps: float) -> torch.Tensor:
+    """``r (K, 1, n_frames)`` in [0, 1]: ``cond_rel (K, Tc)`` (0 where ``cond_mask`` is
+    False) linearly interpolated onto the STFT frames, 0 past the end of the video."""
+    rel = cond["cond_rel"].float().clamp(0, 1)[..., None]
+    r, _ = align_cond(rel, cond["cond_mask"], int(n_frames), cond_fps, spec_fps)
+    return r[..., 0][:, None, :]
+
+
+def check_fallback(main, fallback, label: str) -> torch.nn.Module:
+    """The network of ``fallback`` (a :class:`avse.nets.storage.LoadedModel`) after checking
+    that it describes the same diffusion as ``main`` (diffusion priors of one sample rate,
+    STFT and SDE); :class:`InputError` naming ``label`` otherwise."""
+    if main.kind != "score" or fallback.kind != "score":
+        raise InputError(f"lip fallback model {label}: both it and the model must be diffusion priors")
+    for what, a, b in (("sample rate", main.fs, fallback.fs),
+                       ("STFT", main.frontend.config(), fallback.frontend.config()),
+                       ("SDE", main.meta.get("sde"), fallback.meta.get("sde"))):
+        if a != b:
+            raise InputError(f"lip fallback model {label}: its {what} {b} differs from the model's {a}; the two "
+                             "scores must describe the same diffusion")
+    return fallback.model
 
 
 def stack_sources(conds: Sequence[Cond]) -> Cond:
@@ -84,13 +135,18 @@ class ConditionedScore:
     an enhancer sampling ``K`` sources knows that source ``k`` is bound to talker ``k``.
     Without gradients unless ``grad`` (enhancers that differentiate through the network,
     e.g. DPS). ``guidance`` ``w``: the classifier-free guided score ``s_u + w (s_c - s_u)``
-    of every row (module docstring).
+    of every row; ``rel_guidance``: ``w`` scaled per STFT frame by each row's lip
+    reliability; ``fallback``: the model of ``s_u`` (module docstring).
     """
 
     def __init__(self, model: torch.nn.Module, device: torch.device, amp: bool,
-                 conds: Optional[List[Cond]] = None, grad: bool = False, guidance: float = 1.0):
+                 conds: Optional[List[Cond]] = None, grad: bool = False, guidance: float = 1.0,
+                 rel_guidance: bool = False, fallback: Optional[torch.nn.Module] = None):
         self.model, self.device, self.amp, self.grad = model, device, amp, grad
         self.conds, self.guidance = conds, float(guidance)
+        self.rel_guidance, self.fallback = bool(rel_guidance), fallback
+        self.rates = frame_rates(model) if conds is not None and self.rel_guidance else None
+        self._weights = {}
         self.n_sources = 1 if conds is None else len(conds)
         if conds is not None:
             self.cond = stack_sources(conds)
@@ -101,7 +157,7 @@ class ConditionedScore:
         """The score of the sources ``sources`` (0-based) alone, in that order (a cascade
         restoring separated sources one by one)."""
         return ConditionedScore(self.model, self.device, self.amp, [self.conds[k] for k in sources],
-                                self.grad, self.guidance)
+                                self.grad, self.guidance, self.rel_guidance, self.fallback)
 
     def _rows(self, cond: Cond, B: int) -> Cond:
         """``(K, Tc, ...)`` -> ``(B, Tc, ...)``, row ``j * K + k`` from source ``k``."""
@@ -111,37 +167,59 @@ class ConditionedScore:
                              f"not a multiple of {K}")
         return {n: v.unsqueeze(0).expand(B // K, *v.shape).reshape(B, *v.shape[1:]) for n, v in cond.items()}
 
-    def _call(self, x, t, kw):
+    def _frame_weight(self, T: int, B: int):
+        """``w r`` per row ``(B, 1, T)``; ``None`` when every frame of every source is fully
+        reliable, ``0.0`` when none is or ``w = 0`` (one call either way)."""
+        if T not in self._weights:
+            r, w = frame_reliability(self.cond, T, *self.rates), self.guidance
+            self._weights[T] = None if bool((r >= 1.0).all()) else \
+                0.0 if w == 0 or not bool((r > 0).any()) else w * r
+        wt = self._weights[T]
+        if wt is None or isinstance(wt, float):
+            return wt
+        return self._rows({"r": wt}, B)["r"]
+
+    def _call(self, x, t, kw, net=None):
         use = self.amp and self.device.type == "cuda"
         with torch.set_grad_enabled(self.grad and torch.is_grad_enabled()), \
                 torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use):
-            s = self.model(x, t, **kw)
+            s = (self.model if net is None else net)(x, t, **kw)
         return s.to(torch.complex64) if s.dtype != torch.complex64 else s
 
     def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
         if self.conds is None:
             return self._call(x, t, {})
         B, w = x.shape[0], self.guidance
-        if w == 1.0:
+        wt = w if self.rates is None else self._frame_weight(x.shape[-1], B)
+        if wt is None or (self.rates is None and w == 1.0):
             return self._call(x, t, self._rows(self.cond, B))
+        if isinstance(wt, float) and wt == 0.0:  # the unconditional score alone
+            return self._call(x, t, {}, self.fallback) if self.fallback is not None else \
+                self._call(x, t, self._rows(self.uncond, B))
+        if self.fallback is not None:
+            s_c, s_u = self._call(x, t, self._rows(self.cond, B)), self._call(x, t, {}, self.fallback)
+            return s_u + wt * (s_c - s_u)
         tt = torch.as_tensor(t, device=x.device).reshape(-1)
         tt = tt.expand(B) if tt.numel() == 1 else tt
         c, u = self._rows(self.cond, B), self._rows(self.uncond, B)
         s_c, s_u = self._call(torch.cat([x, x]), torch.cat([tt, tt]),
                               {n: torch.cat([c[n], u[n]]) for n in c}).chunk(2)
-        return s_u + w * (s_c - s_u)
+        return s_u + wt * (s_c - s_u)
 
 
 def make_cond_score_fn(model: torch.nn.Module, device: torch.device, amp: bool,
-                       cond=None, grad: bool = False, guidance: float = 1.0) -> ConditionedScore:
+                       cond=None, grad: bool = False, guidance: float = 1.0, rel_guidance: bool = False,
+                       fallback: Optional[torch.nn.Module] = None) -> ConditionedScore:
     """The :class:`ConditionedScore` of ``model``: ``cond`` ``None`` (unconditioned), one
     conditioning (a dict: ``cond (1, Tc, D)``, ``cond_mask (1, Tc)``, ``cond_rel (1, Tc)``)
     expanded to every row, or a list of ``K`` (per source: row ``j * K + k`` gets
-    ``cond[k]``; padded to a common ``Tc`` by :func:`stack_sources`)."""
+    ``cond[k]``; padded to a common ``Tc`` by :func:`stack_sources`). ``rel_guidance``,
+    ``fallback``: reliability-weighted guidance and the model of its unconditional score
+    (module docstring)."""
     conds = None if cond is None else (list(cond) if isinstance(cond, (list, tuple)) else [cond])
     if conds is not None and not conds:
         raise InputError("make_cond_score_fn: an empty list of conditionings")
-    return ConditionedScore(model, device, amp, conds, grad, guidance)
+    return ConditionedScore(model, device, amp, conds, grad, guidance, rel_guidance, fallback)
 
 
 def encode_lips(model, lips: np.ndarray, mask: np.ndarray, rel: np.ndarray, device: torch.device
@@ -189,12 +267,18 @@ class LipConditioner:
         source_lips: the tables of talkers 2..K of a K-source enhancer (``lip2.scp`` ..), each
             as ``lips``, or ``None`` for a talker without video (marked missing: the
             unconditional score). Empty: one source.
+        rel_guidance: scale the guidance weight per frame by the lip reliability (module
+            docstring): missing or unreliable frames take the unconditional score.
+        fallback: the score model of the unconditional score (module docstring; ``None``:
+            the audio-visual model with the video marked missing).
     """
 
     def __init__(self, model, lips: Dict, device: torch.device, amp: bool = False,
                  lip_degrade: str = "none", seed: int = 0, rel_model: Optional[Callable] = None,
                  guidance: float = 1.0, variance_temper: float = 1.0,
-                 source_lips: Sequence[Optional[Dict]] = ()):
+                 source_lips: Sequence[Optional[Dict]] = (), rel_guidance: bool = False,
+                 fallback: Optional[torch.nn.Module] = None):
+        self.rel_guidance, self.fallback = bool(rel_guidance), fallback
         self.model, self.lips, self.device, self.amp = model, lips, device, amp
         self.sources = [lips] + list(source_lips)   # talker k's table at index k - 1
         self.n_sources = len(self.sources)
@@ -221,7 +305,8 @@ class LipConditioner:
                   model_path: str = "model", rel_model_path: Optional[str] = None,
                   guidance: float = 1.0, variance_temper: float = 1.0,
                   train_lip_table: Optional[str] = None, n_sources: int = 1,
-                  lip_sources: str = "all") -> Optional["LipConditioner"]:
+                  lip_sources: str = "all", rel_guidance: bool = False,
+                  fallback: Optional[torch.nn.Module] = None) -> Optional["LipConditioner"]:
         """The conditioner of an AV model for an enhancer sampling ``n_sources`` sources,
         ``None`` for an audio-only model.
 
@@ -239,10 +324,12 @@ class LipConditioner:
         av = bool(getattr(model, "audio_visual", False))
         if not av:
             if lips_requested(lip_scp, lip_degrade) or rel_model_path or float(guidance) != 1.0 \
-                    or float(variance_temper) != 1.0 or lip_sources != "all":
+                    or float(variance_temper) != 1.0 or lip_sources != "all" or rel_guidance \
+                    or fallback is not None:
                 raise InputError(f"{model_path}: an audio-only model (trained without lip conditioning) cannot "
                                  "use lips; drop --lip_scp / --lip_degrade / --lip_rel_model / --lip_guidance / "
-                                 "--lip_variance_temper / --lip_sources "
+                                 "--lip_variance_temper / --lip_sources / --lip_rel_guidance / "
+                                 "--lip_fallback_model "
                                  "or give an audio-visual model")
             return None
         from avse.nets.lip_encoder import VISUAL_INPUTS
@@ -276,7 +363,7 @@ class LipConditioner:
         source_lips = [lip_tables(folder, src, lip_scp, source=k) if k in others else None
                        for k in range(2, int(n_sources) + 1)]
         return cls(model, lip_tables(folder, src, lip_scp), device, amp, lip_degrade, seed,
-                   rel_model, guidance, variance_temper, source_lips)
+                   rel_model, guidance, variance_temper, source_lips, rel_guidance, fallback)
 
     def conditioning(self, key: str, source: int = 1) -> Dict[str, torch.Tensor]:
         """``{"cond": (1, Tc, D) embeddings, "cond_mask": (1, Tc) bool, "cond_rel": (1, Tc)}``
@@ -327,4 +414,5 @@ class LipConditioner:
         for every row (one source), or talker ``k + 1``'s for rows ``j * K + k`` (``K``
         sources)."""
         conds = [self.conditioning(key, k) for k in range(1, self.n_sources + 1)]
-        return make_cond_score_fn(self.model, self.device, self.amp, conds, grad, self.guidance)
+        return make_cond_score_fn(self.model, self.device, self.amp, conds, grad, self.guidance,
+                                  self.rel_guidance, self.fallback)

@@ -6,6 +6,7 @@ Archive layout (``.tar.gz``)::
     model/<model>.pt         the inference model file (avse.nets.storage)
     model/config.yaml ...    the training config, loss curve (when present)
     enhance/<name>.yaml      each enhancement config as written (comments included)
+    aux/<sha>/<file>         model files a config names (lip_fallback_model, lip_rel_model)
     extra/...                any other files (RESULTS.md)
 
 ``manifest.json``: ``avse_version``, ``git_commit``, ``created``, ``files`` (SHA-256 and
@@ -30,7 +31,7 @@ import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from avse.errors import InputError
 from avse.nets.storage import LoadedModel, load_model
@@ -66,6 +67,17 @@ class ModelBundle:
     default: Optional[str] = None
     info: Dict[str, Any] = field(default_factory=dict)
 
+    def load_file(self, name: str, loader: Callable[[str], Any]) -> Any:
+        """``loader(local path)`` of a file a recorded setting names: an archive member
+        (``aux/...``, extracted to a temporary directory, checked against its SHA-256 and
+        removed after loading) or, outside an archive, a path."""
+        if not self.info or name not in self.info.get("files", {}):
+            if not os.path.isfile(name):
+                raise InputError(f"{self.source}: a recorded setting names {name}, which is not a file")
+            return loader(name)
+        with tarfile.open(self.source, "r:*") as tar:
+            return _with_member(self.source, tar, name, self.info, loader)
+
 
 def is_packed(path: str) -> bool:
     return os.path.isfile(path) and (path.endswith((".tar.gz", ".tgz")) or tarfile.is_tarfile(path))
@@ -91,29 +103,34 @@ def _model_member(path: str, man: dict) -> str:
     return member
 
 
+def _with_member(path: str, tar: tarfile.TarFile, member: str, man: dict, loader: Callable[[str], Any]) -> Any:
+    """``loader(local copy of member)``, the copy checked against the manifest's SHA-256 and
+    removed afterwards; errors name ``path:member``."""
+    tmp = tempfile.mkdtemp(prefix="avse_packed_")
+    try:
+        local = os.path.join(tmp, os.path.basename(member))
+        src = tar.extractfile(member)
+        if src is None:
+            raise InputError(f"{path}: {member} is not a file in the archive")
+        with open(local, "wb") as f:
+            shutil.copyfileobj(src, f)
+        want = (man.get("files", {}).get(member) or {}).get("sha256")
+        if want and sha256(local) != want:
+            raise InputError(f"{path}: {member} does not match its SHA-256 in the manifest (corrupt archive)")
+        try:
+            return loader(local)
+        except InputError as e:
+            raise InputError(str(e).replace(local, f"{path}:{member}")) from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def load_packed(path: str, device="cpu") -> ModelBundle:
     """The model and recorded enhancement settings of a packed archive."""
     try:
         with tarfile.open(path, "r:*") as tar:
             man = read_manifest(path, tar)
-            member = _model_member(path, man)
-            tmp = tempfile.mkdtemp(prefix="avse_packed_")
-            try:
-                local = os.path.join(tmp, os.path.basename(member))
-                src = tar.extractfile(member)
-                if src is None:
-                    raise InputError(f"{path}: {member} is not a file in the archive")
-                with open(local, "wb") as f:
-                    shutil.copyfileobj(src, f)
-                want = (man.get("files", {}).get(member) or {}).get("sha256")
-                if want and sha256(local) != want:
-                    raise InputError(f"{path}: {member} does not match its SHA-256 in the manifest (corrupt archive)")
-                try:
-                    model = load_model(local, device)
-                except InputError as e:
-                    raise InputError(str(e).replace(local, f"{path}:{member}")) from e
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            model = _with_member(path, tar, _model_member(path, man), man, lambda p: load_model(p, device))
     except (tarfile.TarError, OSError, EOFError) as e:
         raise InputError(f"{path}: unreadable archive: {e}") from e
     except KeyError as e:

@@ -165,3 +165,51 @@ def test_refusals_before_any_file(models, tmp_path, capfd):
     assert main(["--model", models["ao"], "--config", models["conf"], "--input", str(tmp_path / "none"),
                  "--out_dir", str(tmp_path / "o2")]) == 1
     assert "none: no such file or folder" in (tmp_path / "o2" / "enhance_files.log").read_text()
+
+
+def test_a_packed_av_method_carries_its_fallback_prior_and_reliability_network(models, tmp_path):
+    """A config naming lip_fallback_model and lip_rel_model (with lip_rel_guidance): the pack
+    carries both files, and avse-enhance on the pack writes what stage 5 writes with them."""
+    import torch
+
+    from avse.lips.reliability import LipRelNet, save_lip_rel
+
+    torch.manual_seed(0)
+    rel = str(tmp_path / "lip_rel.pt")
+    save_lip_rel(rel, LipRelNet(pool=4, channels=[4, 8], emb=8, temporal=3))
+    conf = tmp_path / "enhance_av_rel.yaml"
+    conf.write_text(yaml.safe_dump({**FAST, "lip_rel_guidance": True, "lip_fallback_model": models["ao"],
+                                    "lip_rel_model": rel}))
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    os.link(models["av"], exp / "model.pt")
+    packed = str(tmp_path / "packed.tar.gz")
+    man = pack(str(exp), "model.pt", packed, enhance_config=[str(conf)])
+    settings = man["enhance"]["configs"]["av_rel"]
+    assert settings["lip_fallback_model"].startswith("aux/") and settings["lip_rel_model"].startswith("aux/")
+    assert {settings["lip_fallback_model"], settings["lip_rel_model"]} <= set(man["files"])
+    os.rename(rel, rel + ".moved")  # the pack must not need the originals
+    d, vid, data = tmp_path / "in", tmp_path / "vid", tmp_path / "data"
+    vid.mkdir()
+    data.mkdir()
+    x = _noisy(str(d / "utt.wav"), 1.2, seed=5)
+    lips = np.random.default_rng(1).integers(0, 255, (30, 88, 88), dtype=np.uint8)
+    lips[10:20] = 0  # a blacked-out stretch: the reliability network scores it, the guidance follows
+    np.save(vid / "utt.npy", lips)
+    out = tmp_path / "out"
+    assert main(["--model", packed, "--input", str(d), "--out_dir", str(out), "--video_dir", str(vid),
+                 "--seed", "3", "--progress", "false"]) == 0
+    used = yaml.safe_load((out / "config.yaml").read_text())
+    assert used["lip_rel_guidance"] is True and used["lip_fallback_model"] == settings["lip_fallback_model"]
+    np.save(data / "conf.npy", np.ones(30, np.float32))
+    (data / "wav.scp").write_text(f"utt {x}\n")
+    (data / "lip.scp").write_text(f"utt {vid / 'utt.npy'}\n")
+    (data / "lip_conf.scp").write_text(f"utt {data / 'conf.npy'}\n")
+    os.rename(rel + ".moved", rel)
+    s5 = ["--model", models["av"], "--config", models["conf"], "--data_dir", str(data), "--seed", "3",
+          "--progress", "false", "--lip_rel_model", rel, "--lip_fallback_model", models["ao"]]
+    assert stage5(s5 + ["--out_dir", str(tmp_path / "s5"), "--lip_rel_guidance", "true"]) == 0
+    assert stage5(s5 + ["--out_dir", str(tmp_path / "s5_plain")]) == 0
+    y = sf.read(str(out / "utt.wav"))[0]
+    np.testing.assert_array_equal(y, sf.read(str(tmp_path / "s5" / "wav" / "utt.wav"))[0])
+    assert not np.allclose(y, sf.read(str(tmp_path / "s5_plain" / "wav" / "utt.wav"))[0])

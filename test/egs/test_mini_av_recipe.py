@@ -138,7 +138,7 @@ def test_working_rate_reaches_every_stage(recipe, tmp_path):
     env = recipe[1]
     args = ["--modality", "av", "--fs", "8000", "--stage", "1", "--stop_stage", "5",
             "--local_data_opts", "--size tiny --nj 2", "--test_sets", "test_noisy",
-            "--lip_pretrain_args", "--max_steps 4 --log_interval 2",
+            "--lip_pretrain_args", "--max_steps 4 --log_interval 2", "--lip_rel_args", "--steps 4 --batch_size 4",
             "--train_args", "--max_steps 4 --ckpt_interval 4 --valid_interval 4 --log_interval 2",
             "--inference_config", "conf/enhance_av_udiffse_plus.yaml",
             "--inference_args", "--method_conf.n_steps 2 --method_conf.n_samples 1"]
@@ -151,6 +151,11 @@ def test_working_rate_reaches_every_stage(recipe, tmp_path):
         first = _lines(f"{d}/dump/raw/{dset}/wav.scp")[0].split()[1]
         assert sf.info(os.path.join(d, first)).samplerate == 8000
     assert torch.load(f"{d}/exp/train_av/model.pt", weights_only=False)["fs"] == 8000
+    # beside the AV prior: its audio-only fallback prior (same rate) and the lip-reliability network
+    assert torch.load(f"{d}/exp/train/model.pt", weights_only=False)["fs"] == 8000
+    assert os.path.isfile(f"{d}/exp/lip_rel/model.pt")
+    used = open(f"{d}/exp/train_av/enhance_av_udiffse_plus/test_noisy/config.yaml").read()
+    assert "lip_fallback_model: exp/train/model.pt" in used and "lip_rel_model: exp/lip_rel/model.pt" in used
     out = f"{d}/exp/train_av/enhance_av_udiffse_plus/test_noisy"
     wavs = _lines(f"{out}/wav.scp")
     assert len(wavs) == len(_lines(f"{d}/dump/raw/test_noisy/wav.scp"))

@@ -39,10 +39,15 @@ lip_conf=            # YAML mapping of lip backend options, e.g. "{mouth_y: 0.8}
 # Training
 train_config=        # YAML of avse.bin.train
 prior_tag=           # experiment name; default: from the train config's name
-train_args=          # extra flags for avse.bin.train
+train_args=          # extra flags for avse.bin.train (the prior and the --fallback_config prior)
 skip_train=false     # skip stage 4 (use an existing model)
 lip_pretrain_config= # YAML of avse.bin.train_lip_encoder: pretrain an AV prior's lip encoder first
 lip_pretrain_args=   # extra flags for avse.bin.train_lip_encoder
+fallback_config=     # YAML of avse.bin.train: stage 4 also trains this prior (e.g. the audio-only one) in
+                     # ${expdir}/<its name>, kept if already trained: the fallback score of an AV prior's
+                     # lip guidance where the video is missing or unreliable (lip_fallback_model)
+lip_rel_train=false  # stage 4 also trains the lip-reliability network on the training lips -> ${expdir}/lip_rel
+lip_rel_args=        # extra flags for avse.bin.train_lip_rel
 
 # Inference and scoring
 inference_config=    # one or more YAMLs of avse.bin.enhance (space separated); CONFIG:SET1,SET2
@@ -88,6 +93,9 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --skip_train bool         reuse an existing model
   --lip_pretrain_config YAML  pretrain the lip encoder of an AV prior in stage 4 (its objective: phones or sync)
   --lip_pretrain_args "flags" extra flags for avse.bin.train_lip_encoder
+  --fallback_config YAML    also train this prior in stage 4 (the audio-only fallback of lip guidance)
+  --lip_rel_train bool      also train the lip-reliability network in stage 4 (${expdir}/lip_rel)
+  --lip_rel_args "flags"    extra flags for avse.bin.train_lip_rel
   --noise_embed_config YAML  train the noise embedding in stage 4 (avse.bin.train_noise_embed)
   --noise_embed_sets "<names>" test sets conditioned (text/image/clip) into <set>_cond in stage 5
   --lip_backend NAME|null   lip extraction for video.scp and video<k>.scp (none, haar, box)
@@ -173,6 +181,24 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! "${skip_train}"; then
             ${valid_set:+--valid_dir "${dumpdir}/raw/${valid_set}"} \
             --out_dir "${prior_dir}" --fs "${fs}" --ngpu "${ngpu}" --seed "${seed}" --resume true \
             ${lip_init[@]+"${lip_init[@]}"} ${train_args}
+    if [ -n "${fallback_config}" ]; then
+        fb_dir=${expdir}/$(basename "${fallback_config}" .yaml)
+        log "Stage 4: fallback prior -> ${fb_dir}"
+        mkdir -p "${fb_dir}"
+        ${cuda_cmd} --gpu "${ngpu}" --num-threads "${nj}" "${fb_dir}/train.log" \
+            "${launcher[@]}" -m avse.bin.train --config "${fallback_config}" \
+                --train_dir "${dumpdir}/raw/${train_set}" \
+                ${valid_set:+--valid_dir "${dumpdir}/raw/${valid_set}"} \
+                --out_dir "${fb_dir}" --fs "${fs}" --ngpu "${ngpu}" --seed "${seed}" --resume true ${train_args}
+    fi
+    if "${lip_rel_train}"; then
+        need "${dumpdir}/raw/${train_set}/lip.scp" "the lip-reliability network trains on lips: dump them in stage 3"
+        log "Stage 4: lip-reliability network -> ${expdir}/lip_rel"
+        mkdir -p "${expdir}/lip_rel"
+        ${train_cmd} --num-threads "${nj}" "${expdir}/lip_rel/train.log" \
+            python -m avse.bin.train_lip_rel --lip_scp "${dumpdir}/raw/${train_set}/lip.scp" \
+                --out_dir "${expdir}/lip_rel" --seed "${seed}" ${lip_rel_args}
+    fi
 fi
 
 noise_embed_dir=${expdir}/noise_embed

@@ -19,7 +19,9 @@ set -euo pipefail
 #       lip encoder pretrained on the phone alignments by
 #       conf/lip_encoder.yaml) with AV-UDiffSE, AV-UDiffSE+ and robustness rows where the
 #       test lips are degraded (50 % of the frames missing, mouth occluded, video 3 frames late)
-#       and a control row with another utterance's lips (shuffle)
+#       and a control row with another utterance's lips (shuffle); every AV row scores the lips with
+#       a lip-reliability network and takes the audio-only prior's score on the frames it rejects
+#       (reliability-weighted lip guidance), so stage 4 also trains exp/lip_rel and exp/train
 # --prior diffusion|vae|rvae (this script's own option)
 #   diffusion: the score-based priors above
 #   vae: VAE-NMF baselines (Leglaive et al. 2018): frame-wise VAE prior (conf/train_vae.yaml;
@@ -100,6 +102,12 @@ case "${prior}" in
         ;;
     *) echo "--prior must be diffusion, vae or rvae, got '${prior}'" >&2; exit 2 ;;
 esac
+if [ "${modality}-${prior}" = av-diffusion ]; then
+    # the AV system falls back to the audio-only prior on frames the lip-reliability network
+    # rejects (missing, occluded): stage 4 trains both beside the AV prior (the audio-only
+    # prior is kept if the default run made it)
+    extra+=(--fallback_config conf/train.yaml --lip_rel_train true)
+fi
 case "${task}" in
     denoise) ;;
     restore)
