@@ -27,6 +27,7 @@ import torch
 from avse.diffusion.sampler import StepState
 from avse.diffusion.sde import SDE
 from avse.enhance.likelihood import GaussianObservation, LikelihoodHook
+from avse.enhance.measurement import SPLITS
 from avse.errors import InputError
 
 ClosedFormGuidance = LikelihoodHook
@@ -107,15 +108,19 @@ class ProjectionGuidance(_Periodic):
     with ``P`` :meth:`avse.enhance.measurement.Measurement.project` (``A A^H`` diagonal, e.g.
     the sum of ``K`` sources). On the last step the sample itself is projected
     (``S <- S + weight (P(S) - S)``): with ``weight = 1`` the output satisfies ``A(S) = Y``
-    (up to the STFT round trip in the ``wave`` domain)."""
+    (up to the STFT round trip in the ``wave`` domain). ``split``: how the residual is
+    shared among the sources, ``equal`` or ``power`` (the Wiener split by each source's
+    power in the bin; :meth:`~avse.enhance.measurement.Measurement.project`)."""
 
     def __init__(self, measurement, Y: torch.Tensor, sde: SDE, weight: float = 1.0,
-                 period: int = 1, start: float = 0.0):
+                 period: int = 1, start: float = 0.0, split: str = "equal"):
         super().__init__(period, start)
         if measurement.op.gain is None:
             raise InputError("projection guidance needs a diagonal operator (identity or a sum "
                              f"of sources), got {type(measurement.P).__name__}")
-        self.meas, self.Y, self.sde, self.weight = measurement, Y, sde, float(weight)
+        if split not in SPLITS:
+            raise InputError(f"projection guidance: split must be one of {SPLITS}, got {split!r}")
+        self.meas, self.Y, self.sde, self.weight, self.split = measurement, Y, sde, float(weight), split
         self.n_steps_done = 0
 
     def __call__(self, state: StepState):
@@ -125,10 +130,10 @@ class ProjectionGuidance(_Periodic):
             self.n_steps_done += 1
             if state.last:  # the sample is the estimate: project it
                 x = state.x.detach()
-                return x + self.weight * (self.meas.project(x, self.Y) - x)
+                return x + self.weight * (self.meas.project(x, self.Y, self.split) - x)
             x0 = state.x0_hat.detach()
             mu = float(self.sde.marginal(torch.tensor(state.t_next, dtype=torch.float64))[0])
-            return state.x.detach() + (self.weight * mu) * (self.meas.project(x0, self.Y) - x0)
+            return state.x.detach() + (self.weight * mu) * (self.meas.project(x0, self.Y, self.split) - x0)
 
 
 class TweedieMStep(_Periodic):

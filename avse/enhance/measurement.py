@@ -34,6 +34,9 @@ import torch
 from avse.enhance.operators import Identity, Operator, SourceSum
 from avse.errors import InputError
 
+#: how :meth:`Measurement.project` shares the mixture residual among the sources
+SPLITS = ("equal", "power")
+
 DOMAINS = ("compressed", "stft", "wave")
 
 
@@ -107,16 +110,31 @@ class Measurement:
                              "use DPS guidance")
         return self.merge(self.op.adjoint(R))
 
-    def project(self, S: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        """Mixture-consistency projection of ``S`` onto ``{A(S) = Y}`` in the linear domain:
-        ``Z + A^H (Y_lin - A Z) / gain`` with ``Z`` the linear-domain sources (exact for
-        ``A A^H = gain I``, e.g. a sum of ``K`` sources: the residual shared equally).
+    def project(self, S: torch.Tensor, Y: torch.Tensor, split: str = "equal") -> torch.Tensor:
+        """Mixture-consistency projection of ``S`` onto ``{A(S) = Y}`` in the linear domain.
+
+        ``split="equal"``: ``Z + A^H (Y_lin - A Z) / gain`` with ``Z`` the linear-domain
+        sources (the orthogonal projection, exact for ``A A^H = gain I``, e.g. a sum of ``K``
+        sources: the residual shared equally). ``split="power"`` (a plain sum of sources):
+        the residual shared in proportion to each source's power in the bin,
+        ``Z_k + |Z_k|^2 / sum_j |Z_j|^2 (Y_lin - sum_j Z_j)``: the Wiener split, i.e. the
+        posterior mean of independent zero-mean Gaussian sources of those variances given
+        their sum (the weighted mixture consistency of Wisdom et al., "Differentiable
+        consistency constraints for improving deep speech enhancement", ICASSP 2019).
         Returns ``(b * K, F, T)`` compressed."""
         gain = self.op.gain
         if gain is None:
             raise InputError("Measurement.project needs a diagonal operator (identity or a sum "
                              f"of sources), got {type(self.P).__name__}")
+        if split not in SPLITS:
+            raise InputError(f"Measurement.project: split must be one of {SPLITS}, got {split!r}")
         Z = self.to_linear(self.split(S))
         Yl = self.to_linear(Y)
-        Z = Z + self.op.adjoint((Yl - self.op.forward(Z)) / gain)
-        return self.merge(self.from_linear(Z))
+        R = Yl - self.op.forward(Z)
+        if split == "power":
+            if not isinstance(self.P, Identity) or self.domain == "wave":
+                raise InputError("a power-weighted projection needs a plain sum of STFT sources (separation); "
+                                 f"this operator is {type(self.P).__name__} in the {self.domain!r} domain")
+            v = Z.abs() ** 2 + torch.finfo(torch.float32).tiny
+            return self.merge(self.from_linear(Z + v / v.sum(dim=1, keepdim=True) * R.unsqueeze(1)))
+        return self.merge(self.from_linear(Z + self.op.adjoint(R / gain)))

@@ -36,7 +36,7 @@ import torch
 from avse.diffusion.sampler import PCSampler, randn_like
 from avse.enhance.guidance import DPSGuidance, ProjectionGuidance, TweedieMStep
 from avse.enhance.likelihood import LikelihoodHook
-from avse.enhance.measurement import Measurement
+from avse.enhance.measurement import SPLITS, Measurement
 from avse.enhance.base import DiffusionEnhancer
 from avse.errors import InputError
 
@@ -67,7 +67,8 @@ class PosteriorEnhancer(DiffusionEnhancer):
     the noise model as for every enhancer (default ``zero``; an updating one, ``nmf``,
     gets its M-steps from the Tweedie estimate); ``mstep_period``: NMF M-step period (steps);
     DPS: ``zeta`` (``norm`` step), ``weighting``, ``dps_lam``, ``kappa``, ``dps_period``;
-    ``proj_weight``, ``proj_period``, ``proj_start``: projection; ``guidance_start``:
+    ``proj_weight``, ``proj_period``, ``proj_start``, ``proj_split`` (``equal`` or
+    ``power``: how the residual is shared among sources): projection; ``guidance_start``:
     fraction of the steps before any guidance starts (0; ``proj_start`` likewise for the
     projection alone). ``lam``/``lik_period``: the closed-form step.
     """
@@ -77,7 +78,7 @@ class PosteriorEnhancer(DiffusionEnhancer):
     def __init__(self, guidance="dps", noise: str = "zero", mstep_period: int = 1, zeta: float = 0.01, weighting: str = "norm",
                  dps_lam: float = 1.5, kappa: float = 1.0, dps_period: int = 1,
                  proj_weight: float = 1.0, proj_period: int = 1, proj_start: float = 0.0,
-                 guidance_start: float = 0.0, **kw):
+                 proj_split: str = "equal", guidance_start: float = 0.0, **kw):
         super().__init__(noise=noise, **kw)
         names = [guidance] if isinstance(guidance, str) else list(guidance or [])
         bad = [g for g in names if g not in GUIDANCE]
@@ -88,7 +89,9 @@ class PosteriorEnhancer(DiffusionEnhancer):
         self.zeta, self.weighting, self.dps_lam = float(zeta), weighting, float(dps_lam)
         self.kappa, self.dps_period = float(kappa), int(dps_period)
         self.proj_weight, self.proj_period = float(proj_weight), int(proj_period)
-        self.guidance_start, self.proj_start = float(guidance_start), float(proj_start)
+        self.guidance_start, self.proj_start, self.proj_split = float(guidance_start), float(proj_start), proj_split
+        if proj_split not in SPLITS:
+            raise InputError(f"{type(self).__name__}: proj_split must be one of {SPLITS}, got {proj_split!r}")
         self.needs_grad = "dps" in names
 
     # -------------------------------------------------------------- subclass API
@@ -123,7 +126,8 @@ class PosteriorEnhancer(DiffusionEnhancer):
             else:
                 hooks.append(ProjectionGuidance(meas, Xn, sde, weight=self.proj_weight,
                                                 period=self.proj_period,
-                                                start=max(self.guidance_start, self.proj_start)))
+                                                start=max(self.guidance_start, self.proj_start),
+                                                split=self.proj_split))
         return hooks
 
     def _start_k(self, Xn, sde, generator) -> torch.Tensor:

@@ -124,3 +124,32 @@ def test_measurement_domains_and_projection():
         Measurement(domain="stft")
     with pytest.raises(InputError, match="adjoint"):
         Measurement(n_sources=2, domain="stft", frontend=fe).adjoint(Y[None])
+
+
+def test_power_split_projection_is_the_wiener_posterior_mean():
+    """split="power": consistent with the mixture, the identity on consistent sources, and
+    the residual goes to each source in proportion to its power in the bin (a silent
+    source gets none of it)."""
+    fe = SpectralFrontEnd(n_fft=62, hop=16)
+    g = torch.Generator().manual_seed(5)
+    waves = torch.randn(1, 2, 800, dtype=torch.float64, generator=g)
+    waves[0, 1, :400] = 0.0                                   # source 2 silent in the first half
+    S = fe(waves).reshape(2, *fe(waves).shape[-2:])
+    Y = fe(waves.sum(1))[0]
+    m = Measurement(n_sources=2, domain="stft", frontend=fe)
+    exact = S
+    torch.testing.assert_close(m.project(exact, Y, "power"), exact, atol=1e-6, rtol=1e-5)
+    noisy = S + 0.05 * torch.randn(S.shape, dtype=S.dtype, generator=g)
+    P = m.project(noisy, Y, "power")
+    torch.testing.assert_close(m(P), Y[None], atol=1e-6, rtol=1e-5)
+    # by hand in the linear domain: Z_k + |Z_k|^2 / sum |Z_j|^2 (Y - sum Z_j)
+    Z, Yl = fe.decompress(noisy), fe.decompress(Y)
+    v = Z.abs() ** 2
+    want = fe.compress(Z + v / v.sum(0, keepdim=True) * (Yl - Z.sum(0)))
+    torch.testing.assert_close(P, want, atol=1e-6, rtol=1e-5)
+    # the equal split is different (it shares the residual whatever the powers)
+    assert not torch.allclose(P, m.project(noisy, Y))
+    with pytest.raises(InputError, match="split must be"):
+        m.project(noisy, Y, "median")
+    with pytest.raises(InputError, match="plain sum"):
+        Measurement(n_sources=2, domain="wave", frontend=fe).project(noisy, Y, "power")
