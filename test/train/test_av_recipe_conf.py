@@ -13,7 +13,7 @@ from testutils import REPO
 CONF = os.path.join(REPO, "egs", "mini_av", "avse1", "conf")
 AV_TRAIN_KEYS = {"lip_encoder", "lip_encoder_conf", "lip_encoder_init", "freeze_lip_encoder", "lip_rel_source",
                  "visual_aug", "envelope_nll"}
-AV_ENHANCE_KEYS = {"lip_rel_source", "lip_degrade", "lip_scp", "lip_rel_model", "lip_guidance"}
+AV_ENHANCE_KEYS = {"lip_rel_source", "lip_degrade", "lip_scp", "lip_rel_model", "lip_guidance", "lip_sources"}
 
 
 def _load(name):
@@ -41,7 +41,7 @@ def test_av_train_configs_mirror_the_audio_only_one(name):
 
 @pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONF, "enhance_av_*.yaml"))))
 def test_av_enhance_configs_mirror_the_audio_only_ones(name):
-    method = next(m for m in ("udiffse_plus", "udiffse", "vae_mcem", "vae_vem") if f"enhance_av_{m}" in name)
+    method = next(m for m in ("udiffse_plus", "udiffse", "vae_mcem", "vae_vem", "separate") if f"enhance_av_{m}" in name)
     ao, av = _load(f"enhance_{method}.yaml"), _load(name)
     assert {k: v for k, v in av.items() if k not in AV_ENHANCE_KEYS} == ao
     args = parse_args(enhance.get_parser(), ["--config", os.path.join(CONF, name), "--model", "m", "--out_dir", "o"])
