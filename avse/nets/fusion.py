@@ -67,6 +67,16 @@ def align_cond(cond: torch.Tensor, cond_mask: torch.Tensor | None, T: int,
     return feat, present
 
 
+def model_frame_rates(model: nn.Module) -> tuple[float | None, float] | None:
+    """``(cond_fps, spec_fps)`` of the first module of ``model`` that aligns video to STFT
+    frames (a fusion module or a lip-variance head; ``cond_fps`` None: aligned by length),
+    or None when it has none."""
+    for m in model.modules():
+        if hasattr(m, "spec_fps") and hasattr(m, "cond_fps"):
+            return (None if m.cond_fps is None else float(m.cond_fps)), float(m.spec_fps)
+    return None
+
+
 @FUSIONS.register("concat")
 class ConcatFusion(nn.Module):
     """Frame-aligned additive conditioning ("concat" then 1x1 projection).

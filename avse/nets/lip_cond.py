@@ -66,7 +66,7 @@ from avse.data.sources import source_table
 from avse.errors import InputError
 from avse.lips.corrupt import check_degradation, degrade
 from avse.lips.tables import lip_tables, load_visual
-from avse.nets.fusion import align_cond
+from avse.nets.fusion import align_cond, model_frame_rates
 from avse.utils.seeding import stable_hash
 
 
@@ -76,17 +76,17 @@ LIP_SOURCES = ("all", "target")
 Cond = Dict[str, torch.Tensor]
 
 
-def frame_rates(model: torch.nn.Module) -> Tuple[float, float]:
-    """``(cond_fps, spec_fps)``: video and STFT frame rates (frames/s) of the first
-    module of ``model`` that aligns video to STFT frames (a fusion or lip-variance head)."""
-    for m in model.modules():
-        if hasattr(m, "spec_fps") and hasattr(m, "cond_fps") and m.cond_fps is not None:
-            return float(m.cond_fps), float(m.spec_fps)
-    raise InputError("reliability-weighted lip guidance: the model has no module that aligns video to "
-                     "STFT frames (no fusion or lip_variance with cond_fps/spec_fps)")
+def frame_rates(model: torch.nn.Module) -> Tuple[Optional[float], float]:
+    """``(cond_fps, spec_fps)`` of ``model`` (:func:`avse.nets.fusion.model_frame_rates`);
+    :class:`InputError` when nothing in it aligns video to STFT frames."""
+    rates = model_frame_rates(model)
+    if rates is None:
+        raise InputError("reliability-weighted lip guidance: the model has no module that aligns video to "
+                         "STFT frames (no fusion or lip_variance with cond_fps/spec_fps)")
+    return rates
 
 
-def frame_reliability(cond: Cond, n_frames: int, cond_fps: float, spec_fps: float) -> torch.Tensor:
+def frame_reliability(cond: Cond, n_frames: int, cond_fps: Optional[float], spec_fps: float) -> torch.Tensor:
     """``r (K, 1, n_frames)`` in [0, 1]: ``cond_rel (K, Tc)`` (0 where ``cond_mask`` is
     False) linearly interpolated onto the STFT frames, 0 past the end of the video."""
     rel = cond["cond_rel"].float().clamp(0, 1)[..., None]

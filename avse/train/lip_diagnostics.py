@@ -27,6 +27,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
+from avse.nets.fusion import model_frame_rates
 from avse.train.lip_usage import visual_conditions
 from avse.train.objectives import dsm_loss
 from avse.utils.seeding import stable_hash
@@ -181,9 +182,7 @@ def alignment(model, n_stft: int, cond_mask: torch.Tensor, data_spec_fps: float 
     cond_fps / spec_fps``, the frames the model's fusion expects for ``n_stft`` STFT
     frames (rates of its first fusion module or lip-variance head; default 25 / 125).
     ``max_abs_mismatch``: in video frames. ``data_spec_fps``: the data's ``fs / hop``."""
-    mods = [m for m in [*(getattr(getattr(model, "backbone", None), "fusions", None) or []),
-                        getattr(model, "lip_variance", None)] if hasattr(m, "spec_fps")]
-    cond_fps, spec_fps = (mods[0].cond_fps, float(mods[0].spec_fps)) if mods else (25.0, 125.0)
+    cond_fps, spec_fps = model_frame_rates(model) or (25.0, 125.0)
     Tc = int(cond_mask.shape[1])
     expected = float(Tc) if cond_fps is None else n_stft * float(cond_fps) / spec_fps
     return {"stft_frames": int(n_stft), "video_frames": Tc, "model_cond_fps": cond_fps,
