@@ -96,7 +96,7 @@ def get_parser() -> argparse.ArgumentParser:
                         "cascade (diffusion priors); vae_mcem, vae_vem (VAE priors)")
     p.add_argument("--method_conf", type=yaml_value, default={}, help="enhancer options (mapping)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast of the network (CUDA only)")
+    p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast of the network (CUDA and CPU)")
     p.add_argument("--lip_scp", type=none_or(str), default=None,
                    help="lips for an audio-visual model (default: <data_dir>/lip.scp; for a model on visual "
                         "features <data_dir>/lip_feats.scp, or the table it was trained on)")
@@ -299,7 +299,7 @@ def finish(args, has_spk: bool) -> None:
               "nfe": float(np.mean([int(r["_nfe"]) for r in done])) if done else 0.0,
               "seconds": round(seconds, 4), "duration": round(duration, 4), "utterances": len(rows),
               "passthrough": len(rows) - len(done), "device": args.device, "method": args.method,
-              "use_amp": bool(args.use_amp and args.device.startswith("cuda")),
+              "use_amp": bool(args.use_amp),
               "torch_threads": torch.get_num_threads()}
     save_config(args, args.out_dir)
     write_json(os.path.join(args.out_dir, "timing.json"), timing)

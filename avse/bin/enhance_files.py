@@ -97,7 +97,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=float, default=10.0, help="chunk length (s) of long files")
     p.add_argument("--overlap", type=float, default=1.0, help="overlap (s) of consecutive chunks, cross-faded")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast of the network (CUDA only)")
+    p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast of the network (CUDA and CPU)")
     p.add_argument("--seed", type=int, default=0, help="random seed (draws per file: seed and its key)")
     p.add_argument("--progress", type=str2bool, default=True, help="progress bars over files and chunks")
     p.add_argument("--verbose", type=int, default=1, help="log level: 0 warnings, 1 info, 2 debug")

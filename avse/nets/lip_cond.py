@@ -180,9 +180,8 @@ class ConditionedScore:
         return self._rows({"r": wt}, B)["r"]
 
     def _call(self, x, t, kw, net=None):
-        use = self.amp and self.device.type == "cuda"
         with torch.set_grad_enabled(self.grad and torch.is_grad_enabled()), \
-                torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use):
+                torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             s = (self.model if net is None else net)(x, t, **kw)
         return s.to(torch.complex64) if s.dtype != torch.complex64 else s
 

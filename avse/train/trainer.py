@@ -162,7 +162,7 @@ class Trainer:
         outputs start at zero, so the model starts as the audio-only prior)."""
         from avse.nets.storage import load_model
 
-        src = load_model(path)
+        src = load_model(path, channels_last=False)
         why = self.objective.check_init_model(src.meta)
         if src.frontend.config() != self.frontend_conf:
             why = f"its front-end or SDE differs from this training config ({src.frontend.config()})"
