@@ -84,6 +84,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="classifier-free guidance weight on the lips (default: the method's, else 1)")
     p.add_argument("--lip_rel_guidance", type=none_or(str2bool), default=None,
                    help="scale the lip guidance per frame by the lip reliability (default: the method's, else false)")
+    p.add_argument("--lip_variance_temper", type=none_or(float), default=None,
+                   help="weight of the lip part of a lip-variance prior's speech envelope (default: the method's, "
+                        "else 1: as trained)")
     p.add_argument("--lip_fallback_model", type=none_or(str), default=None,
                    help="score model of the unconditional score, e.g. the audio-only prior (default: the method's)")
     p.add_argument("--lip_rel_model", type=none_or(str), default=None,
@@ -133,7 +136,7 @@ class Session:
     def __init__(self, args):
         from avse.enhance import ENHANCERS
         from avse.enhance.chunked import ChunkedEnhancer, chunk_samples
-        from avse.nets.lip_cond import make_cond_score_fn
+        from avse.nets.lip_cond import make_cond_score_fn, set_variance_temper
         from avse.nets.packed import open_model
 
         self.args, self.device = args, resolve_device(args.device)
@@ -148,6 +151,7 @@ class Session:
         self.guidance = float(settings.get("lip_guidance", 1.0))
         self.rel_guidance = bool(settings.get("lip_rel_guidance", False))
         self.fallback, self.rel_model = self._lip_models(settings)
+        set_variance_temper(m.model, float(settings.get("lip_variance_temper") or 1.0))
         self.score_fn = None if m.kind == "vae" else make_cond_score_fn(m.model, self.device, args.use_amp,
                                                                         grad=self.grad)
         needs = getattr(self.enhancer, "needs", ())
@@ -177,6 +181,7 @@ class Session:
                              "use lip_degrade: none here")
         if not self.av:
             lip_opts = [k for k in ("lip_rel_guidance", "lip_fallback_model", "lip_rel_model") if settings.get(k)]
+            lip_opts += ["lip_variance_temper"] if float(settings.get("lip_variance_temper") or 1.0) != 1.0 else []
             if a.video_dir or float(settings.get("lip_guidance", 1.0)) != 1.0 or lip_opts:
                 raise InputError(f"{a.model}: an audio-only model takes no video; drop --video_dir / --lip_guidance"
                                  f"{''.join(' / --' + k for k in lip_opts)}")

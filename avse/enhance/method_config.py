@@ -3,7 +3,8 @@
 The settings are the keys of a stage-5 config (``conf/enhance_*.yaml``) that decide the
 output: ``method`` (a name of :data:`avse.enhance.base.ENHANCERS`), ``method_conf`` and
 the lip options of an audio-visual prior (``lip_rel_source``, ``lip_degrade``,
-``lip_guidance``, ``lip_rel_guidance``, ``lip_sources`` (the talkers of a separation
+``lip_guidance``, ``lip_rel_guidance``, ``lip_variance_temper`` (the weight of a
+lip-variance prior's lip envelope), ``lip_sources`` (the talkers of a separation
 conditioned on their own lips), and the model files ``lip_fallback_model`` and
 ``lip_rel_model``). :func:`resolve_settings` checks them (the enhancer is built, so a bad
 option fails where it is written) and fills ``method_conf`` with the constructor's
@@ -18,7 +19,7 @@ import copy
 from avse.errors import InputError
 
 SETTINGS_KEYS = ("method", "method_conf", "lip_rel_source", "lip_degrade", "lip_guidance", "lip_rel_guidance",
-                 "lip_fallback_model", "lip_rel_model", "lip_sources")
+                 "lip_variance_temper", "lip_fallback_model", "lip_rel_model", "lip_sources")
 #: settings that name a model file (the audio-only fallback prior, the lip-reliability network):
 #: a packed model carries these files and records their archive members instead
 MODEL_FILE_KEYS = ("lip_fallback_model", "lip_rel_model")

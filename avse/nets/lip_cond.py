@@ -245,6 +245,19 @@ def lips_requested(lip_scp: Optional[str], lip_degrade: str) -> bool:
     return bool(lip_scp) or (lip_degrade or "none") != "none"
 
 
+def set_variance_temper(model, w: float) -> None:
+    """Weight ``w`` of the lip part of ``model``'s lip-variance envelope
+    (:meth:`avse.nets.lip_variance.LipVariance.set_temper`); ``w = 1`` (as trained) is
+    accepted by any model, another weight only by one with a ``lip_variance`` head."""
+    head = getattr(model, "lip_variance", None)
+    if head is None:
+        if float(w) != 1.0:
+            raise InputError(f"lip variance temper {w}: the model has no lip_variance head "
+                             "(model_conf.lip_variance); drop lip_variance_temper")
+        return
+    head.set_temper(w)
+
+
 class LipConditioner:
     """Per-utterance lip conditioning of an audio-visual score model, for one source or for
     each of the ``K`` sources of a separation (module docstring).
@@ -285,12 +298,7 @@ class LipConditioner:
         if self.visual == "features" and rel_model is not None:
             raise InputError("--lip_rel_model scores mouth crops; this model reads visual features "
                              "(lip_encoder features): drop --lip_rel_model")
-        if float(variance_temper) != 1.0:
-            head = getattr(model, "lip_variance", None)
-            if head is None:
-                raise InputError(f"lip variance temper {variance_temper}: the model has no lip_variance head "
-                                 "(model_conf.lip_variance); drop --lip_variance_temper")
-            head.set_temper(variance_temper)
+        set_variance_temper(model, variance_temper)
         self.rel_model, self.guidance = rel_model, float(guidance)
         if not self.guidance >= 0:
             raise InputError(f"lip guidance weight must be >= 0, got {guidance}")

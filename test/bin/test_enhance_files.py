@@ -158,7 +158,11 @@ def test_refusals_before_any_file(models, tmp_path, capfd):
              (["--model", models["ao"], "--method", "vae_vem"], "method vae_vem needs a vae prior"),
              (["--model", models["ao"], "--method", "nope"], "method 'nope' is not one of"),
              (["--model", models["av"], "--config", models["conf"], "--lip_degrade", "shuffle"],
-              "lip_degrade 'shuffle' is a test degradation")]
+              "lip_degrade 'shuffle' is a test degradation"),
+             (["--model", models["ao"], "--config", models["conf"], "--lip_variance_temper", "1.5"],
+              "an audio-only model takes no video; drop --video_dir / --lip_guidance / --lip_variance_temper"),
+             (["--model", models["av"], "--config", models["conf"], "--lip_variance_temper", "1.5"],
+              "the model has no lip_variance head")]
     for extra, msg in cases:
         assert main(base + extra) == 1
         assert msg in capfd.readouterr().err, msg

@@ -8,9 +8,9 @@ from avse.errors import InputError
 
 def test_settings_are_checked_and_completed_with_defaults():
     s = resolve_settings({"method": "udiffse_plus", "method_conf": {"n_steps": 7, "noise_conf": {"bias": 2}},
-                          "lip_guidance": 1.5}, "x.yaml")
+                          "lip_guidance": 1.5, "lip_variance_temper": 2.0}, "x.yaml")
     assert s["method_conf"] == {**UDiffSEPlus.DEFAULTS, "n_steps": 7, "noise_conf": {"bias": 2}}
-    assert s["lip_guidance"] == 1.5
+    assert s["lip_guidance"] == 1.5 and s["lip_variance_temper"] == 2.0
     for cfg, msg in [({"method": "nope"}, "x.yaml: method 'nope' is not one of"),
                      ({"method": "udiffse", "device": "cpu"}, r"x.yaml: keys \['device'\] are not method settings"),
                      ({"method": "udiffse", "method_conf": {"n_steps": 1}}, "x.yaml: method udiffse: .*n_steps >= 2"),
