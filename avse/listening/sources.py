@@ -8,7 +8,9 @@ A test set's rows are, in order:
   ``meta.json``; the entry with the most sources gives them, e.g. ``spk1.scp``,
   ``spk2.scp`` of a two-talker set);
 * ``system``: every other entry, with the estimate scps of its ``meta.json``
-  (``inf_scp``; one per source).
+  (``inf_scp``; one per source); entries of the same estimates (sources scored against
+  their own talkers and again permutation-invariantly, ``<name>_pit``) share the first
+  one's row, whose label names the others.
 
 Every path of ``meta.json`` is absolute. When an scp named there no longer exists (an
 experiment directory that was moved), the file of the same name next to the score
@@ -129,14 +131,20 @@ def test_set_rows(entries: List[dict]) -> Tuple[List[dict], List[str], Optional[
     refs = max((_paths(e, "ref_scp") for e in entries), key=len, default=[])
     if refs:
         rows.append(_row("reference", "clean reference", REFERENCE, None, refs, metrics))
+    by_audio = {}   # the same estimates scored twice (a "<name>_pit" entry) make one row
     for e in entries:
         if e is noisy:
             continue
         scps = [_scp_of(e, p) for p in _paths(e, "inf_scp")]
         if not scps:
             scps = [os.path.join(os.path.dirname(e["dir"]), "wav.scp")]
+        audio = tuple(os.path.abspath(p) for p in scps)
+        if audio in by_audio:
+            by_audio[audio]["label"] += f" (also scored as {e['name']})"
+            continue
         rows.append(_row(os.path.dirname(os.path.dirname(e["rel"])) or e["rel"], e["name"], SYSTEM, e,
                          scps, metrics))
+        by_audio[audio] = rows[-1]
     return rows, metrics, data_dir
 
 

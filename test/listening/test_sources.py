@@ -25,3 +25,29 @@ def test_conditions(tmp_path):
     assert utt_conditions(str(tmp_path), ["a", "b", "c"]) == {"a": "SNR 5 dB, T60 0.4 s", "b": "SNR -5 dB",
                                                               "c": ""}
     assert utt_conditions(None, ["a"]) == {"a": ""}
+
+
+def test_estimates_scored_twice_make_one_row(tmp_path):
+    """A separation scored against each output's own talker and again with PIT (stage 6's
+    ``<name>_pit`` entry) has one row of audio, labelled with both names."""
+    from avse.listening.sources import test_set_rows
+
+    exp = tmp_path / "exp" / "sep" / "test_2spk"
+    scps = []
+    for k in (1, 2):
+        (exp / f"spk{k}.scp").parent.mkdir(parents=True, exist_ok=True)
+        (exp / f"spk{k}.scp").write_text(f"u1 {exp}/u1_s{k}.wav\n")
+        scps.append(str(exp / f"spk{k}.scp"))
+
+    def entry(name, score):
+        d = exp / score
+        d.mkdir(parents=True)
+        (d / "si_sdr").write_text("u1 3.0\n")
+        return {"dir": str(d), "rel": f"sep/test_2spk/{score}", "system": name, "name": name,
+                "meta": {"inf_scp": scps, "ref_scp": [str(tmp_path / "r1.scp"), str(tmp_path / "r2.scp")]},
+                "summary": {"si_sdr": 3.0}}
+
+    rows, metrics, _ = test_set_rows([entry("enhance_sep", "score"), entry("enhance_sep_pit", "pit_score")])
+    assert [r["kind"] for r in rows] == ["reference", "system"] and metrics == ["si_sdr"]
+    assert rows[1]["label"] == "enhance_sep (also scored as enhance_sep_pit)"
+    assert [t.path for t in rows[1]["tables"]] == scps
