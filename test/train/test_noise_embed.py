@@ -30,7 +30,7 @@ def test_contrastive_training_lowers_the_loss(one_thread):
         after = float(contrastive_loss(m, items.batch(types, np.random.default_rng(5), 4000, tok))[0])
     assert after < before
     assert [r["phase"] for r in rows].count("decoder") == 3
-    assert np.isfinite(float(decoder_loss(m, items.batch(types, rng, 4000, tok), "image", 62, 32, 3)))
+    assert np.isfinite(float(decoder_loss(m, items.batch(types, rng, 4000, tok), "image", 62, 32, 3).detach()))
 
 
 def test_fit_activations_reduces_is_divergence():
