@@ -41,7 +41,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--n_corrector", type=int, default=1, help="Langevin corrector steps per step")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast (CUDA only)")
+    p.add_argument("--use_amp", type=str2bool, default=False, help="bf16 autocast of the network (CUDA and CPU)")
     p.add_argument("--verbose", type=int, default=1)
     return p
 
