@@ -87,10 +87,21 @@ def _set_dotted(ns: argparse.Namespace, dotted: str, value: Any, dests: set) -> 
     setattr(ns, head, root)
 
 
+def merge_mappings(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
+    """``base`` with ``over`` laid on top, recursively for keys that are mappings in both."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge_mappings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` with YAML defaults from ``--config`` and dotted overrides.
 
-    Precedence: parser defaults < YAML file < command-line flags.
+    Precedence: parser defaults < YAML file < command-line flags. A mapping option given
+    whole on the command line (``--method_conf '{n_samples: 2}'``) is laid over the YAML
+    file's mapping (:func:`merge_mappings`), as the dotted form ``--method_conf.n_samples 2``
+    is: only the keys given change.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(a.dest == "config" for a in parser._actions):
@@ -106,6 +117,11 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
             raise InputError(f"{known.config}: unknown keys {unknown}; known: {sorted(dests - {'help'})}")
         parser.set_defaults(**cfg)
     ns, rest = parser.parse_known_args(argv)
+    if known.config:
+        for k, v in cfg.items():
+            given = getattr(ns, k)
+            if isinstance(v, dict) and isinstance(given, dict) and given is not v:
+                setattr(ns, k, merge_mappings(v, given))
     i = 0
     while i < len(rest):
         tok = rest[i]

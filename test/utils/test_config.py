@@ -25,6 +25,16 @@ def test_precedence_defaults_yaml_cli(tmp_path):
     assert ns.lr == 0.5 and ns.model_conf == {"nf": 64, "ch_mult": [1, 2], "sub": {"x": [1, 2]}}
 
 
+def test_cli_mapping_is_laid_over_the_yaml_one(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model_conf: {nf: 32, ch_mult: [1, 2], sub: {a: 1, b: 2}}\n")
+    ns = parse_args(_parser(), ["--config", str(cfg), "--model_conf", "{nf: 64, sub: {b: 3}}"])
+    assert ns.model_conf == {"nf": 64, "ch_mult": [1, 2], "sub": {"a": 1, "b": 3}}
+    ns = parse_args(_parser(), ["--config", str(cfg), "--model_conf={ch_mult: [4]}", "--model_conf.nf", "8"])
+    assert ns.model_conf == {"nf": 8, "ch_mult": [4], "sub": {"a": 1, "b": 2}}
+    assert parse_args(_parser(), ["--model_conf", "{nf: 8}"]).model_conf == {"nf": 8}
+
+
 def test_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("lrr: 1\n")
