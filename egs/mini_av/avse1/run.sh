@@ -4,7 +4,7 @@
 #   ./run.sh --stage 3 --stop_stage 6         # some stages
 #   ./run.sh --local_data_opts "--size tiny"  # the smallest corpus (CI)
 #   ./run.sh --modality av                    # the lip-conditioned prior (AV-UDiffSE)
-#   ./run.sh --modality av --stage 4 --train_config conf/train_av_xattn.yaml  # fusion comparison
+#   ./run.sh --modality av --stage 4 --train_config conf/train_av_gated_xattn.yaml  # fusion comparison (also _xattn)
 #   ./run.sh --task restore                   # dereverberation, separation, joint (issue C)
 #   ./run.sh --task restore --modality av     # the same with the AV prior, each talker on its own lips (D5)
 #   ./run.sh --prior vae                      # the VAE-NMF baselines (--modality av: AV-CVAE)
@@ -15,7 +15,7 @@ set -euo pipefail
 # --modality ao|av (this script's own option; the rest goes to avse.sh)
 #   ao: audio-only prior (conf/train.yaml) with UDiffSE, UDiffSE+, a faster UDiffSE+
 #       (15 steps, 3 samples) and UDiffSE+ with the paper's compressed-domain NMF noise
-#   av: lip-conditioned prior (conf/train_av.yaml: lip-informed variance + gated_xattn fusion;
+#   av: lip-conditioned prior (conf/train_av.yaml: lip-informed variance + concat fusion;
 #       lip encoder pretrained on the phone alignments by
 #       conf/lip_encoder.yaml) with AV-UDiffSE, AV-UDiffSE+ and robustness rows where the
 #       test lips are degraded (50 % of the frames missing, mouth occluded, video 3 frames late)
