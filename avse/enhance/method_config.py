@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 
 from avse.errors import InputError
+from avse.utils.config import merge_mappings
 
 SETTINGS_KEYS = ("method", "method_conf", "lip_rel_source", "lip_degrade", "lip_guidance", "lip_rel_guidance",
                  "lip_variance_temper", "lip_fallback_model", "lip_rel_model", "lip_sources")
@@ -56,12 +57,6 @@ def merge_settings(base: dict, over: dict) -> dict:
     for k, v in over.items():
         if v is None:
             continue
-        out[k] = _deep_merge(out.get(k) or {}, v) if k == "method_conf" else copy.deepcopy(v)
+        out[k] = merge_mappings(out.get(k) or {}, v) if k == "method_conf" else copy.deepcopy(v)
     return out
 
-
-def _deep_merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out

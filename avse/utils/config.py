@@ -9,6 +9,7 @@ next to the outputs by :func:`save_config` so a run can be repeated exactly.
 Registry-based choices follow ESPnet2: ``model: ncsnpp`` + ``model_conf: {...}``.
 """
 import argparse
+import copy
 import os
 import sys
 from typing import Any, Dict, List, Sequence
@@ -88,10 +89,12 @@ def _set_dotted(ns: argparse.Namespace, dotted: str, value: Any, dests: set) -> 
 
 
 def merge_mappings(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
-    """``base`` with ``over`` laid on top, recursively for keys that are mappings in both."""
+    """``base`` with ``over`` laid on top, recursively for keys that are mappings in both
+    (values taken from ``over`` are copies)."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = merge_mappings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_mappings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else copy.deepcopy(v)
     return out
 
 
