@@ -146,12 +146,14 @@ class Session:
         self.enhancer = ENHANCERS.build(settings["method"], **settings["method_conf"])
         self._check_method(settings)
         self.av = bool(getattr(m.model, "audio_visual", False))
+        temper = settings.get("lip_variance_temper")   # 0 is a valid weight: only None means "as trained"
+        self.variance_temper = 1.0 if temper is None else float(temper)
         self._check_lips(settings)
         self.grad = bool(getattr(self.enhancer, "needs_grad", False))
         self.guidance = float(settings.get("lip_guidance", 1.0))
         self.rel_guidance = bool(settings.get("lip_rel_guidance", False))
         self.fallback, self.rel_model = self._lip_models(settings)
-        set_variance_temper(m.model, float(settings.get("lip_variance_temper") or 1.0))
+        set_variance_temper(m.model, self.variance_temper)
         self.score_fn = None if m.kind == "vae" else make_cond_score_fn(m.model, self.device, args.use_amp,
                                                                         grad=self.grad)
         needs = getattr(self.enhancer, "needs", ())
@@ -181,7 +183,7 @@ class Session:
                              "use lip_degrade: none here")
         if not self.av:
             lip_opts = [k for k in ("lip_rel_guidance", "lip_fallback_model", "lip_rel_model") if settings.get(k)]
-            lip_opts += ["lip_variance_temper"] if float(settings.get("lip_variance_temper") or 1.0) != 1.0 else []
+            lip_opts += ["lip_variance_temper"] if self.variance_temper != 1.0 else []
             if a.video_dir or float(settings.get("lip_guidance", 1.0)) != 1.0 or lip_opts:
                 raise InputError(f"{a.model}: an audio-only model takes no video; drop --video_dir / --lip_guidance"
                                  f"{''.join(' / --' + k for k in lip_opts)}")

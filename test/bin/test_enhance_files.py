@@ -162,7 +162,9 @@ def test_refusals_before_any_file(models, tmp_path, capfd):
              (["--model", models["ao"], "--config", models["conf"], "--lip_variance_temper", "1.5"],
               "an audio-only model takes no video; drop --video_dir / --lip_guidance / --lip_variance_temper"),
              (["--model", models["av"], "--config", models["conf"], "--lip_variance_temper", "1.5"],
-              "the model has no lip_variance head")]
+              "the model has no lip_variance head"),
+             (["--model", models["av"], "--config", models["conf"], "--lip_variance_temper", "0"],
+              "the model has no lip_variance head")]   # 0 is a weight, not "unset"
     for extra, msg in cases:
         assert main(base + extra) == 1
         assert msg in capfd.readouterr().err, msg
