@@ -10,6 +10,8 @@ the likelihood steps use.
   ``V = W H``, IS-NMF of ``rank``, updated in the M-steps (``iters`` rounds,
   multiplicative-update exponent ``gamma``), started at random (``init: random``) or
   from the quantile PSD below (``init: quantile``, ``init_iters`` IS-NMF rounds).
+  ``clip``: robust M-steps, the residual power clipped at ``clip`` times the model
+  variance before each update (:class:`~avse.enhance.nmf.NMF`; default None: plain).
 * ``stationary``: a per-frequency PSD from a low quantile of the smoothed noisy power
   (:func:`~avse.enhance.noise_models.quantile_psd`: ``quantile``, ``smooth``, ``bias``),
   fixed (the M-steps do nothing).
@@ -131,8 +133,11 @@ class NMFNoise(_PSDModel):
 
     def __init__(self, rank: int = 4, iters: int = 1, gamma: float = 1.0, domain: str = "compressed",
                  init: str = "random", init_iters: int = 50, quantile: float = 0.1, smooth: int = 5,
-                 bias: float = 4.0):
+                 bias: float = 4.0, clip: float | None = None):
         super().__init__(domain, quantile, smooth, bias)
+        if clip is not None and not float(clip) > 1.0:
+            raise InputError(f"noise model nmf: clip must be > 1 (a multiple of the noise variance), got {clip}")
+        self.clip = None if clip is None else float(clip)
         if init not in NOISE_INITS:
             raise InputError(f"noise model nmf: init must be one of {NOISE_INITS}, got {init!r}")
         if not (int(rank) >= 1 and int(iters) >= 1 and 0 < float(gamma) <= 1 and int(init_iters) >= 0):
@@ -144,7 +149,7 @@ class NMFNoise(_PSDModel):
 
     def observation(self, Xn, generator=None, frontend=None, measurement=None, psd=None):
         power = self.power(Xn, frontend)
-        nmf = NMF.random(*Xn.shape[-2:], self.rank, generator=generator, gamma=self.gamma,
+        nmf = NMF.random(*Xn.shape[-2:], self.rank, generator=generator, gamma=self.gamma, clip=self.clip,
                          target_power=float(power.mean()), device=Xn.device, dtype=Xn.real.dtype)
         if self.init == "quantile":
             nmf.update(self._psd(power, psd).expand(power.shape).contiguous(), self.init_iters)

@@ -60,6 +60,8 @@ def test_errors(embed_model):
         noise.observation(_X(), noise_embed_text=np.zeros(5))
     with pytest.raises(InputError, match="frequencies"):
         noise.observation(_X(F=20), noise_embed_text=np.zeros(8))
+    with pytest.raises(InputError, match="clip"):
+        build_noise("embed_nmf", {"decoder": embed_model, "clip": 1.0})
     with pytest.raises(InputError, match="not found"):
         build_noise("embed_nmf", {"decoder": embed_model + ".missing", "domain": "compressed"}).observation(
             _X(), noise_embed_text=np.zeros(8))
@@ -100,3 +102,18 @@ def test_floor_basis_adds_the_stationary_shape(embed_model):
     obs = noise.observation(_X(), noise_embed_text=np.ones(8, np.float32))
     assert obs.nmf.W.shape == (16, 4)
     torch.testing.assert_close(obs.nmf.W.sum(0), torch.ones(4))
+
+
+def test_clip_reaches_the_nmf_and_bounds_the_fit(embed_model):
+    """``clip``: the activations are fitted to the power capped at clip x the model, from
+    the start (the fit to the noisy power) on; one loud bin moves them far less."""
+    e = np.ones(8, np.float32)
+    X = _X()
+    X[3, 5] = 1e3
+    H = {}
+    for clip in (None, 3.0):
+        obs = build_noise("embed_nmf", {"decoder": embed_model, "domain": "compressed", "init": "noisy",
+                                        "clip": clip}).observation(X, noise_embed_text=e)
+        assert obs.nmf.clip == clip
+        H[clip] = obs.nmf.H[:, 5].sum()
+    assert float(H[3.0]) < 0.01 * float(H[None])

@@ -118,6 +118,7 @@ def test_enhancers_build_the_configured_noise_model(name):
     for bad, msg in ((dict(noise="gmm"), "unknown noise model 'gmm'"),
                      (dict(noise_conf={"domain": "log"}), "domain"),
                      (dict(noise_conf={"init": "zeros"}), "init"),
+                     (dict(noise_conf={"clip": 0.5}), "clip"),
                      (dict(noise="stationary", noise_conf={"quantile": 2.0}), "quantile"),
                      (dict(noise="stationary", noise_conf={"bias": 0.0}), "bias"),
                      (dict(noise="stationary", noise_conf={"smooth": 0}), "smooth"),
