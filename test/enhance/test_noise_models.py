@@ -172,3 +172,19 @@ def test_linear_noise_tracks_the_tweedie_estimate_every_likelihood_step():
     # end-of-pass M-steps (which also track the finished samples).
     assert len(seen) == 2 * 3 + 2 and all(s.shape == (2, 256, 32) for s in seen)
     assert not torch.equal(seen[0], seen[1])
+
+
+def test_recipe_robust_nmf_config_builds():
+    """mini_av's blind robust NMF (the ablation of the embedding-conditioned noise model)."""
+    import os
+
+    from avse.utils.config import load_yaml
+    from testutils import REPO
+
+    cfg = load_yaml(os.path.join(REPO, "egs/mini_av/avse1/conf/enhance_udiffse_plus_nmf_robust.yaml"))
+    enh = ENHANCERS.build(cfg["method"], **cfg["method_conf"])
+    noise = enh.noise_model
+    assert (type(noise).__name__, noise.rank, noise.clip, noise.domain) == ("NMFNoise", 24, 3.0, "linear")
+    X = torch.randn(16, 20, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+    obs = noise.observation(X / X.abs().max(), frontend=type("FE", (), {"alpha": 0.5})())
+    assert obs.nmf.clip == 3.0 and obs.nmf.W.shape == (16, 24)

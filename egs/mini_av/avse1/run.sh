@@ -47,7 +47,8 @@ set -euo pipefail
 #       cross-modal retrieval; stage 5 gives test_noisy and test_noisy_nonstat (-5 dB babble, cafe,
 #       music, traffic; conf/simulate/test_noisy_nonstat.yaml) a noise condition per utterance from
 #       text, a picture and another noise-only clip (<set>_cond) and enhances them with UDiffSE+ blind
-#       and with the embedding-conditioned noise model (conf/enhance_udiffse_plus_noise_{text,image,clip}.yaml)
+#       and with the embedding-conditioned noise model (conf/enhance_udiffse_plus_noise_{text,image,clip}.yaml),
+#       beside a blind rank-24 NMF with the same robust M-steps (conf/enhance_udiffse_plus_nmf_robust.yaml)
 modality=ao
 task=denoise
 prior=diffusion
@@ -132,6 +133,7 @@ case "${noise_embed}" in
         cond="test_noisy_cond,test_noisy_nonstat_cond"
         inference_config="conf/enhance_udiffse_plus.yaml:${inference_sets},test_noisy_nonstat,${cond}
             conf/enhance_udiffse.yaml conf/enhance_udiffse_plus_fast.yaml conf/enhance_udiffse_plus_paper_noise.yaml"
+        inference_config+=" conf/enhance_udiffse_plus_nmf_robust.yaml:${cond}"   # blind, robust NMF (ablation)
         for m in text image clip; do inference_config+=" conf/enhance_udiffse_plus_noise_${m}.yaml:${cond}"; done
         extra+=(--noise_embed_config conf/noise_embed.yaml --noise_embed_sets "test_noisy test_noisy_nonstat")
         ;;
