@@ -39,7 +39,7 @@ import torch
 
 from avse.enhance.likelihood import GaussianNMFNoise
 from avse.enhance.nmf import FLOOR, NMF, is_divergence, update_H
-from avse.enhance.noise_choice import NOISES, _PSDModel
+from avse.enhance.noise_choice import NOISES, _PSDModel, clip_option
 from avse.enhance.noise_models import CompressedDomainNoise
 from avse.errors import InputError
 
@@ -112,9 +112,7 @@ class EmbedNMFNoise(_PSDModel):
                  init_iters: int = 30, quantile: float = 0.1, smooth: int = 5, bias: float = 2.0,
                  floor_basis: bool = False, clip: float | None = None):
         super().__init__(domain, quantile, smooth, bias)
-        if clip is not None and not float(clip) > 1.0:
-            raise InputError(f"noise model embed_nmf: clip must be > 1 (a multiple of the noise variance), got {clip}")
-        self.clip = None if clip is None else float(clip)
+        self.clip = clip_option(clip, "noise model embed_nmf")
         if init not in EMBED_INITS:
             raise InputError(f"noise model embed_nmf: init must be one of {EMBED_INITS}, got {init!r}")
         if not (int(iters) >= 1 and 0 < float(gamma) <= 1 and int(init_iters) >= 1):

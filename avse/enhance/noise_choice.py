@@ -78,6 +78,13 @@ class NoiseChoice(ABC):
         return float(frontend.alpha)
 
 
+def clip_option(clip, who: str) -> float | None:
+    """The ``clip`` option of the NMF noise models (:class:`~avse.enhance.nmf.NMF`): None or > 1."""
+    if clip is not None and not float(clip) > 1.0:
+        raise InputError(f"{who}: clip must be > 1 (a multiple of the noise variance), got {clip}")
+    return None if clip is None else float(clip)
+
+
 class _PSDModel(NoiseChoice):
     """Shared options of the models that can estimate a quantile PSD."""
 
@@ -135,9 +142,7 @@ class NMFNoise(_PSDModel):
                  init: str = "random", init_iters: int = 50, quantile: float = 0.1, smooth: int = 5,
                  bias: float = 4.0, clip: float | None = None):
         super().__init__(domain, quantile, smooth, bias)
-        if clip is not None and not float(clip) > 1.0:
-            raise InputError(f"noise model nmf: clip must be > 1 (a multiple of the noise variance), got {clip}")
-        self.clip = None if clip is None else float(clip)
+        self.clip = clip_option(clip, "noise model nmf")
         if init not in NOISE_INITS:
             raise InputError(f"noise model nmf: init must be one of {NOISE_INITS}, got {init!r}")
         if not (int(rank) >= 1 and int(iters) >= 1 and 0 < float(gamma) <= 1 and int(init_iters) >= 0):
