@@ -8,7 +8,8 @@ same prior: :mod:`~avse.enhance.operators` (linear operators), :mod:`~avse.enhan
 (operators in the compressed-STFT world), :mod:`~avse.enhance.guidance` (DPS, projection),
 :mod:`~avse.enhance.buddy` (blind room), :mod:`~avse.enhance.posterior` (the general
 enhancer), :mod:`~avse.enhance.restoration` (``dps_informed``, ``buddy``, ``separate``,
-``joint``) and :mod:`~avse.enhance.cascade` (``cascade``: methods in sequence); the VAE
+``joint``) and :mod:`~avse.enhance.cascade` (``cascade``: methods in sequence), :mod:`~avse.enhance.wpe`
+(``wpe``: weighted prediction error dereverberation, a step after the denoiser); the VAE
 baselines (issue D2): :mod:`~avse.enhance.vae_em` (``vae_mcem``, ``vae_vem``: EM with NMF
 noise and a VAE prior of :mod:`avse.nets.vae`).
 """
@@ -16,7 +17,8 @@ from avse.enhance.base import ENHANCERS, DiffusionEnhancer
 from avse.enhance.udiffse import UDiffSE, UDiffSEPlus  # registers them
 from avse.enhance.restoration import BUDDy, DPSInformed, Joint, Separate  # registers them
 from avse.enhance.cascade import Cascade  # registers it
+from avse.enhance.wpe import WPE  # registers it
 from avse.enhance.vae_em import VAEMCEM, VAEVEM  # registers them
 
 __all__ = ["ENHANCERS", "DiffusionEnhancer", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint", "Cascade",
-           "VAEMCEM", "VAEVEM"]
+           "WPE", "VAEMCEM", "VAEVEM"]

@@ -63,3 +63,14 @@ def test_cascade_configs_mirror_their_steps(recipe):
     steps = load("enhance_cascade.yaml")["method_conf"]["steps"]
     assert [{"method": s["method"], "method_conf": s["method_conf"]} for s in steps] == \
         [load("enhance_separate.yaml"), load("enhance_buddy.yaml")]
+
+
+def test_denoise_then_wpe_config_mirrors_udiffse_plus():
+    """enhance_udiffse_plus_wpe.yaml's first step is enhance_udiffse_plus.yaml as it is, so
+    the two test_reverb rows differ by the WPE step alone; it resolves as a stage-5 config."""
+    from avse.enhance.method_config import resolve_settings
+
+    cfg = _load("enhance_udiffse_plus_wpe.yaml")
+    first, second = cfg["method_conf"]["steps"]
+    assert first == _load("enhance_udiffse_plus.yaml") and second["method"] == "wpe"
+    resolve_settings(cfg, "enhance_udiffse_plus_wpe.yaml")

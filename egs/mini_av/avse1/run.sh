@@ -31,9 +31,12 @@ set -euo pipefail
 #   rvae: the TCN RVAE (conf/train_rvae.yaml), variational EM
 # --task denoise|restore (this script's own option)
 #   denoise: test_noisy enhanced by the --modality's methods (the default run)
-#   restore: with the same prior, informed (dps_informed) and blind (buddy) dereverberation
-#       of test_reverb, separation of test_2spk, joint restoration of test_joint (noise +
-#       room + two talkers) and its cascade (separate, then buddy on each source).
+#   restore: with the same prior, informed (dps_informed) and blind (buddy; UDiffSE+ then
+#       WPE: udiffse_plus_wpe; UDiffSE+ alone, denoising only, beside them) dereverberation
+#       of test_reverb (and of dev_reverb, the validation speakers with the training noises,
+#       for choosing settings), separation
+#       of test_2spk, joint restoration of test_joint (noise + room + two talkers) and its
+#       cascade (separate, then buddy on each source).
 #       With --modality av the prior is the lip-conditioned one (exp/train_av) and every
 #       source of a separation (test_2spk: conf/enhance_av_separate.yaml; joint, cascade)
 #       is conditioned on its own talker's lips (lip.scp, lip2.scp: stage 2 copies the
@@ -112,11 +115,13 @@ fi
 case "${task}" in
     denoise) ;;
     restore)
-        test_sets="test_reverb test_2spk test_joint"
+        test_sets="test_reverb test_2spk test_joint dev_reverb"
         inference_sets=
         separate=conf/enhance_separate.yaml
         [ "${modality}" = av ] && separate=conf/enhance_av_separate.yaml
-        inference_config="conf/enhance_dps_informed.yaml:test_reverb conf/enhance_buddy.yaml:test_reverb
+        inference_config="conf/enhance_dps_informed.yaml:test_reverb,dev_reverb
+            conf/enhance_buddy.yaml:test_reverb,dev_reverb conf/enhance_udiffse_plus_wpe.yaml:test_reverb,dev_reverb
+            conf/enhance_udiffse_plus.yaml:test_reverb,dev_reverb
             ${separate}:test_2spk
             conf/enhance_joint.yaml:test_joint conf/enhance_cascade.yaml:test_joint"
         pack_default=buddy
