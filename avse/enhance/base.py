@@ -3,7 +3,8 @@
 Every enhancer of :data:`ENHANCERS` (``udiffse``, ``udiffse_plus``
 (:mod:`avse.enhance.udiffse`), ``dps_informed``, ``buddy``, ``separate``, ``joint``
 (:mod:`avse.enhance.restoration`), ``cascade``) derives from :class:`DiffusionEnhancer`
-(the cascade only chains them) and implements ``_run``: reverse diffusion with the prior's score
+(the cascade only chains them; ``wpe``, :mod:`avse.enhance.wpe`, calls no prior and has
+the same call interface) and implements ``_run``: reverse diffusion with the prior's score
 plus a likelihood (or guidance) term for the observation.
 
 Noise model: ``noise`` (a name of :data:`avse.enhance.noise_choice.NOISES`: ``nmf``, the

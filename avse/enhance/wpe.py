@@ -108,7 +108,9 @@ class WPE:
         # the sampler's output need not be a consistent STFT: WPE runs on its waveform's STFT
         T = X.shape[-1]
         Y = frontend.stft(frontend.istft(frontend.decompress(X), length=(T - 1) * frontend.hop))
-        Y = Y[..., :T] if Y.shape[-1] >= T else torch.nn.functional.pad(Y, (0, T - Y.shape[-1]))
+        if Y.shape[-1] < T:
+            Y = torch.cat([Y, Y.new_zeros(*Y.shape[:-1], T - Y.shape[-1])], dim=-1)
+        Y = Y[..., :T]
         D, _ = wpe(Y, self.taps, self.delay, self.iterations, self.eps)
         self.last_stats = {"nfe": 0, "seconds": time.perf_counter() - t0}
         return frontend.compress(D).to(X.dtype)
