@@ -20,8 +20,11 @@ Conventions
 Time grid
 ---------
 The score is evaluated at the ``N = n_steps`` times ``sde.timesteps(N)``, uniform from
-``T`` down to ``t_eps`` (inclusive). Step ``i < N - 1`` goes from ``t_i`` to ``t_{i+1}``
-(``dt = (T - t_eps) / (N - 1)``); the last step goes from ``t_eps`` to 0 with
+``T`` down to ``t_eps`` (inclusive), or from ``t_start < T`` (a pass that starts from a
+partly noised estimate, SDEdit: Meng et al., "SDEdit: guided image synthesis and editing
+with stochastic differential equations", ICLR 2022; the caller draws ``x_{t_start}``).
+Step ``i < N - 1`` goes from ``t_i`` to ``t_{i+1}``
+(``dt = (t_start - t_eps) / (N - 1)``); the last step goes from ``t_eps`` to 0 with
 ``dt = t_eps`` and adds no noise: its output is the predictor mean, a final denoising
 step that removes most of the residual noise ``sigma(t_eps)``.
 
@@ -66,6 +69,12 @@ class CountingScore:
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         return self.fn(x, t)
+
+    def __getattr__(self, name):
+        """Other attributes are the wrapped function's (e.g. ``n_sources``, ``envelope``)."""
+        if name == "fn":
+            raise AttributeError(name)
+        return getattr(self.fn, name)
 
 
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -117,11 +126,13 @@ class PCSampler:
     holds the number of score calls it made. ``grad``: if true, the predictor's score is
     computed with autograd on (``state.x_prev`` requires grad), so a hook can
     differentiate e.g. ``state.x0_hat`` through the network (DPS); otherwise sampling
-    runs under ``torch.no_grad``.
+    runs under ``torch.no_grad``. ``t_start``: the time of the first step (default
+    ``sde.T``; the ``n_steps`` steps then span ``[t_eps, t_start]`` and ``init`` must be a
+    draw at ``t_start``).
     """
 
     def __init__(self, sde: SDE, n_steps: int = 30, snr: float = 0.5, n_corrector: int = 1,
-                 grad: bool = False):
+                 grad: bool = False, t_start: float | None = None):
         if int(n_steps) < 2:
             raise ValueError(f"n_steps must be >= 2, got {n_steps}")
         if int(n_corrector) < 0 or snr < 0:
@@ -131,11 +142,13 @@ class PCSampler:
         self.snr = float(snr)
         self.n_corrector = int(n_corrector)
         self.grad = bool(grad)
+        self.t_start = None if t_start is None else float(t_start)
+        sde.timesteps(2, start=self.t_start)   # checks t_eps < t_start <= T
         self.nfe = 0
 
     def times(self) -> list[tuple[float, float]]:
         """``[(t_i, dt_i)]`` for the ``n_steps`` steps (last: ``(t_eps, t_eps)``)."""
-        ts = self.sde.timesteps(self.n_steps).double().tolist()
+        ts = self.sde.timesteps(self.n_steps, start=self.t_start).double().tolist()
         return [(ts[i], ts[i] - ts[i + 1] if i + 1 < len(ts) else ts[i]) for i in range(len(ts))]
 
     def corrector_step(self, score_fn: ScoreFn, x: torch.Tensor, t: torch.Tensor, sigma: float,
@@ -156,9 +169,12 @@ class PCSampler:
         return x_mean if last else x_mean + g * math.sqrt(dt) * randn_like(x, generator)
 
     def init(self, init, device=None, generator=None) -> torch.Tensor:
-        """A tensor is used as ``x_T`` (copied); a shape draws ``x_T`` from the SDE prior."""
+        """A tensor is used as ``x_T`` (copied); a shape draws ``x_T`` from the SDE prior
+        (a pass from ``t_start`` needs a tensor: the estimate it starts from, noised)."""
         if torch.is_tensor(init):
             return init.clone()
+        if self.t_start is not None and self.t_start < self.sde.T:
+            raise ValueError("a pass from t_start < T starts from a given x_{t_start}, not a shape")
         return self.sde.prior_sample(tuple(init), device=device, generator=generator)
 
     def sample(self, score_fn: ScoreFn, init, generator: torch.Generator | None = None,

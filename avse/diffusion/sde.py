@@ -59,9 +59,14 @@ class SDE(ABC):
         z = torch.randn(shape, device=device, dtype=dtype, generator=generator)
         return sigma.to(z.real.dtype).to(z.device) * z
 
-    def timesteps(self, n: int, device=None) -> torch.Tensor:
-        """``n`` uniformly spaced times from ``T`` down to ``t_eps`` (inclusive)."""
-        return torch.linspace(self.T, self.t_eps, n, device=device)
+    def timesteps(self, n: int, device=None, start: float | None = None) -> torch.Tensor:
+        """``n`` uniformly spaced times from ``start`` (default ``T``) down to ``t_eps``
+        (inclusive); ``t_eps < start <= T``."""
+        start = self.T if start is None else float(start)
+        if not self.t_eps < start <= self.T:
+            raise ValueError(f"timesteps: need t_eps < start <= T, got start {start} "
+                             f"(t_eps {self.t_eps}, T {self.T})")
+        return torch.linspace(start, self.t_eps, n, device=device)
 
 
 @SDES.register("ouve")

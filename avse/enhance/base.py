@@ -53,8 +53,6 @@ from avse.utils.registry import Registry
 
 ENHANCERS = Registry("enhancer")
 
-_INITS = ("noisy", "scaled", "prior")
-
 
 def aux_keyword(need: str) -> str:
     """The keyword argument of an enhancer input: a data-dir table ``"<name>.scp"`` comes
@@ -89,7 +87,13 @@ class DiffusionEnhancer(ABC):
     """Shared settings and plumbing of the diffusion enhancers (see module docstring).
 
     ``init``: start of each pass, ``"noisy"`` ``S_T = X + sigma(T) z`` (UDiffSE),
-    ``"scaled"`` ``mu(T) X + sigma(T) z`` or ``"prior"`` ``sigma(T) z``.
+    ``"scaled"`` ``mu(T) X + sigma(T) z`` or ``"prior"`` ``sigma(T) z`` (a posterior
+    sampler of several sources also has ``"lips"``,
+    :class:`avse.enhance.posterior.PosteriorEnhancer`).
+    ``t_start``: the time the reverse pass starts at (``None``: the SDE's ``T``); below
+    ``T`` the pass starts from the ``init`` estimate noised to that time,
+    ``mu(t_start) S_init + sigma(t_start) z`` (SDEdit, Meng et al., ICLR 2022), and its
+    ``n_steps`` steps span ``[t_eps, t_start]``.
     ``noise``, ``noise_conf``: the noise model (module docstring; ``noise_conf.gamma`` of
     ``nmf``: exponent of the IS multiplicative updates, 1 heuristic, 0.5 MM).
     ``lik_integrator``: ``"euler"`` (the papers' step) or ``"exp"`` (exact over the step,
@@ -100,11 +104,13 @@ class DiffusionEnhancer(ABC):
     def __init__(self, n_steps: int = 30, snr: float = 0.5, n_corrector: int = 1,
                  lam: float = 1.5, lik_period: int = 2, n_samples: int = 4,
                  init: str = "noisy", seed: int = 0, silence: float = 1e-12,
-                 lik_integrator: str = "euler", noise: str = "nmf", noise_conf: dict | None = None):
+                 lik_integrator: str = "euler", noise: str = "nmf", noise_conf: dict | None = None,
+                 t_start: float | None = None):
         checks = [(n_steps >= 2, "n_steps >= 2"), (snr >= 0, "snr >= 0"),
                   (n_corrector >= 0, "n_corrector >= 0"), (lam >= 0, "lam >= 0"),
                   (lik_period >= 1, "lik_period >= 1"), (n_samples >= 1, "n_samples >= 1"),
-                  (init in _INITS, f"init in {_INITS}"),
+                  (init in self._inits, f"init in {self._inits}"),
+                  (t_start is None or float(t_start) > 0, "t_start > 0 (or null: the SDE's T)"),
                   (lik_integrator in INTEGRATORS, f"lik_integrator in {INTEGRATORS}")]
         bad = [msg for ok, msg in checks if not ok]
         if bad:
@@ -113,6 +119,7 @@ class DiffusionEnhancer(ABC):
         self.lam, self.lik_period = float(lam), int(lik_period)
         self.n_samples = int(n_samples)
         self.init, self.seed, self.silence = init, int(seed), float(silence)
+        self.t_start = None if t_start is None else float(t_start)
         self.lik_integrator = lik_integrator
         try:
             self.noise, self.noise_model = noise, build_noise(noise, noise_conf)
@@ -138,12 +145,26 @@ class DiffusionEnhancer(ABC):
             return generator
         return torch.Generator(device=X.device).manual_seed(self.seed)
 
+    def _start_time(self, sde: SDE) -> float:
+        """The time of the first step: ``t_start``, or the SDE's ``T``."""
+        return sde.T if self.t_start is None else self.t_start
+
+    def _noised(self, est: torch.Tensor, sde: SDE, generator, b: int) -> torch.Tensor:
+        """The start of a pass from the estimate ``est`` (rows, F, T), repeated ``b`` times:
+        ``mu S_init + sigma z`` at the start time (SDEdit below ``T``), ``sigma z`` for
+        ``prior``, and ``S_init + sigma(T) z`` for ``noisy`` at ``T`` (UDiffSE's start)."""
+        t0 = self._start_time(sde)
+        mu, sigma = (float(v) for v in sde.marginal(torch.tensor(t0, dtype=torch.float64)))
+        if self.init == "prior":
+            mean = torch.zeros_like(est)
+        else:
+            mean = est if (self.init == "noisy" and t0 >= sde.T) else mu * est
+        mean = mean.repeat(b, 1, 1)
+        return mean + sigma * randn_like(mean, generator)
+
     def _start(self, Xn: torch.Tensor, sde: SDE, generator) -> torch.Tensor:
-        """``S_T`` (b, F, T) for one pass."""
-        mu, sigma = (float(v) for v in sde.marginal(torch.tensor(sde.T, dtype=torch.float64)))
-        mean = {"noisy": Xn, "scaled": mu * Xn, "prior": torch.zeros_like(Xn)}[self.init]
-        z = randn_like(mean.expand(self.n_samples, *Xn.shape), generator)
-        return mean + sigma * z
+        """``S_{t_start}`` (b, F, T) for one pass (``init`` ``noisy``, ``scaled``, ``prior``)."""
+        return self._noised(Xn[None], sde, generator, self.n_samples)
 
     def _noise(self, Xn: torch.Tensor, generator, frontend=None, measurement=None, psd=None
                ) -> GaussianObservation:
@@ -152,7 +173,8 @@ class DiffusionEnhancer(ABC):
         return self.noise_model.observation(Xn, generator, frontend, measurement, psd=psd, **self._noise_inputs)
 
     def _sampler(self, sde: SDE) -> PCSampler:
-        return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector)
+        return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector,
+                         t_start=self.t_start)
 
     # Per-utterance inputs the enhancer needs, passed as keyword arguments ``aux``:
     # ``"frontend"`` (the model's SpectralFrontEnd) or a data-dir table ``"<name>.scp"``
@@ -162,6 +184,7 @@ class DiffusionEnhancer(ABC):
     # per source when the prior has one (:func:`bound_sources`).
     needs: tuple = ()
     needs_grad: bool = False
+    _inits: tuple = ("noisy", "scaled", "prior")   # the ``init`` choices
     n_sources: int = 1
     sources_bound: bool = False   # this call's sources are bound to talkers (set by __call__)
 

@@ -12,7 +12,10 @@
   ``"udiffse"`` (closed form; linear diagonal operator only), ``"dps"`` (autograd through
   the network; ``weighting`` ``"gaussian"`` or ``"norm"``), ``"projection"`` (mixture
   consistency);
-* optional extra hooks (the room fit of BUDDy).
+* optional extra hooks (the room fit of BUDDy);
+* a start (``init``, ``t_start``): pure noise at ``T`` by default, or, for sources bound to
+  their talkers' lips, each talker's lip-envelope Wiener share of the mixture noised to
+  ``t_start`` (``init: lips``).
 
 The ``K`` sources of a posterior sample run as adjacent items of one batch
 ``(n_samples * K, F, T)`` through the shared prior. The output is the mean over the
@@ -33,7 +36,7 @@ from abc import abstractmethod
 
 import torch
 
-from avse.diffusion.sampler import PCSampler, randn_like
+from avse.diffusion.sampler import PCSampler
 from avse.enhance.guidance import DPSGuidance, ProjectionGuidance, TweedieMStep
 from avse.enhance.likelihood import LikelihoodHook
 from avse.enhance.measurement import SPLITS, Measurement
@@ -60,6 +63,32 @@ def align_sources(S: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
+def lip_wiener_start(Xn: torch.Tensor, score_fn, frontend, n_sources: int, who: str) -> torch.Tensor:
+    """The ``lips`` start of a separation: each source's Wiener share of the mixture under
+    its talker's lip-predicted speech envelope, ``(K, F, T)`` compressed.
+
+    ``Xn`` (F, T) compressed mixture; ``score_fn.envelope(F, T)`` (a lip-variance prior,
+    :meth:`avse.nets.lip_cond.ConditionedScore.envelope`) gives the standard deviation
+    ``e_k`` (K, F, T) of each talker's compressed spectrogram; with the compression
+    exponent ``alpha`` the linear power is about ``e_k^(2 / alpha)``, and source ``k`` starts
+    from ``c(P_k / sum_j P_j * d(Xn))`` (``c``/``d``: (de)compression), the posterior mean of
+    independent zero-mean Gaussian sources of those powers given their sum: the audio-visual
+    Wiener filter of the conditional-VAE line (Sadeghi et al., TASLP 2020) with the
+    diffusion prior's own lip envelope. Frames past the envelope's end get equal shares."""
+    env = getattr(score_fn, "envelope", None)
+    E = env(*Xn.shape) if callable(env) else None
+    if E is None:
+        raise InputError(f"{who}: init 'lips' needs a prior with a lip-predicted speech envelope "
+                         "(an audio-visual prior with model_conf.lip_variance) and each source's lips")
+    if E.shape[0] != n_sources:
+        raise InputError(f"{who}: init 'lips' has the lips of {E.shape[0]} talkers for {n_sources} sources")
+    if frontend is None:
+        raise InputError(f"{who}: init 'lips' needs the model's spectral front-end (frontend=...)")
+    P = E.double().pow(2.0 / frontend.alpha)
+    share = (P / P.sum(0, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)).to(Xn.real.dtype)
+    return frontend.compress(share * frontend.decompress(Xn)[None]).to(Xn.dtype)
+
+
 class PosteriorEnhancer(DiffusionEnhancer):
     """See module docstring. Settings beyond :class:`DiffusionEnhancer`'s:
 
@@ -70,10 +99,15 @@ class PosteriorEnhancer(DiffusionEnhancer):
     ``proj_weight``, ``proj_period``, ``proj_start``, ``proj_split`` (``equal`` or
     ``power``: how the residual is shared among sources): projection; ``guidance_start``:
     fraction of the steps before any guidance starts (0; ``proj_start`` likewise for the
-    projection alone). ``lam``/``lik_period``: the closed-form step.
+    projection alone). ``lam``/``lik_period``: the closed-form step. ``init``: as for every
+    enhancer, plus ``lips`` (several sources, a prior with a lip-predicted envelope and each
+    source's lips): each source starts from its talker's lip-envelope Wiener share of the
+    observation (:func:`lip_wiener_start`), best with ``t_start`` below ``T`` (SDEdit), where
+    the start is noised to ``t_start`` instead of being drowned in ``sigma(T) z``.
     """
 
     needs = ("frontend",)
+    _inits = DiffusionEnhancer._inits + ("lips",)
 
     def __init__(self, guidance="dps", noise: str = "zero", mstep_period: int = 1, zeta: float = 0.01, weighting: str = "norm",
                  dps_lam: float = 1.5, kappa: float = 1.0, dps_period: int = 1,
@@ -130,22 +164,22 @@ class PosteriorEnhancer(DiffusionEnhancer):
                                                 split=self.proj_split))
         return hooks
 
-    def _start_k(self, Xn, sde, generator) -> torch.Tensor:
-        """``S_T`` (b * K, F, T): the ``init`` mean (``noisy``: the observation, shared by
-        the sources) plus ``sigma(T) z``."""
-        mu, sigma = (float(v) for v in sde.marginal(torch.tensor(sde.T, dtype=torch.float64)))
-        mean = {"noisy": Xn, "scaled": mu * Xn, "prior": torch.zeros_like(Xn)}[self.init]
-        z = randn_like(mean.expand(self.n_samples * self.n_sources, *Xn.shape), generator)
-        return mean + sigma * z
+    def _start_k(self, Xn, sde, generator, score_fn=None, frontend=None) -> torch.Tensor:
+        """``S_{t_start}`` (b * K, F, T): the ``init`` mean (``noisy``: the observation,
+        shared by the sources; ``lips``: :func:`lip_wiener_start`) plus ``sigma z``."""
+        if self.init == "lips":
+            est = lip_wiener_start(Xn, score_fn, frontend, self.n_sources, type(self).__name__)
+            return self._noised(est, sde, generator, self.n_samples)
+        return self._noised(Xn[None], sde, generator, self.n_samples * self.n_sources)
 
     def _run(self, score_fn, sde, Xn, generator, **aux):
         meas = self._measurement(Xn, **aux)
         obs = self._noise(Xn, generator, aux.get("frontend"), measurement=meas, psd=aux.get("noise_psd"))
         hooks = self._extra_hooks(obs, Xn, generator) + self._hooks(obs, meas, Xn, sde)
         sampler = PCSampler(sde, n_steps=self.n_steps, snr=self.snr,
-                            n_corrector=self.n_corrector, grad=self.needs_grad)
-        S = sampler.sample(score_fn, self._start_k(Xn, sde, generator), generator=generator,
-                           hooks=hooks)
+                            n_corrector=self.n_corrector, grad=self.needs_grad, t_start=self.t_start)
+        start = self._start_k(Xn, sde, generator, score_fn, aux.get("frontend"))
+        S = sampler.sample(score_fn, start, generator=generator, hooks=hooks)
         n_lik = sum(getattr(h, "n_lik", 0) + getattr(h, "n_steps_done", 0) for h in hooks)
         n_m = sum(getattr(h, "n_mstep", 0) for h in hooks)
         stats = {"em_iterations": 1, "m_steps": n_m, "lik_steps": n_lik,

@@ -159,6 +159,18 @@ class ConditionedScore:
         return ConditionedScore(self.model, self.device, self.amp, [self.conds[k] for k in sources],
                                 self.grad, self.guidance, self.rel_guidance, self.fallback)
 
+    def envelope(self, n_freq: int, n_frames: int) -> Optional[torch.Tensor]:
+        """The lip-predicted speech envelope of each source, ``(K, F, T)`` float32: the
+        standard deviation of a compressed-spectrogram bin that a lip-variance prior
+        (:mod:`avse.nets.lip_variance`) predicts from talker ``k``'s lips; ``None`` for a
+        model without one or a score function without lips."""
+        lv = getattr(self.model, "lip_variance", None)
+        if self.conds is None or lv is None:
+            return None
+        with torch.no_grad():
+            out = [lv(c["cond"], c["cond_mask"], c["cond_rel"], n_freq, n_frames, 1)[0] for c in self.conds]
+        return torch.stack(out).float().exp()
+
     def _rows(self, cond: Cond, B: int) -> Cond:
         """``(K, Tc, ...)`` -> ``(B, Tc, ...)``, row ``j * K + k`` from source ``k``."""
         K = self.n_sources

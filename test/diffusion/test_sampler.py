@@ -175,3 +175,23 @@ def test_grad_mode_lets_hooks_differentiate_tweedie():
         assert not state.score.requires_grad and not state.x.requires_grad
 
     sample(gaussian_score(m, var, sde), sde, (2, 8, 4), n_steps=3, hooks=[no_graph])
+
+
+def test_a_pass_from_t_start_spans_t_start_to_zero():
+    """SDEdit start: the n steps go from t_start down to t_eps (then 0); a shape cannot start
+    such a pass (it needs the noised estimate), and t_start must lie in (t_eps, T]."""
+    sde = OUVE()
+    s = PCSampler(sde, n_steps=5, t_start=0.3)
+    times = s.times()
+    assert len(times) == 5 and times[0][0] == pytest.approx(0.3) and times[-1] == pytest.approx((0.03, 0.03))
+    assert sum(dt for _, dt in times) == pytest.approx(0.3)
+    seen = []
+    x0 = torch.ones(1, 2, 2, dtype=torch.complex64)
+    s.sample(lambda x, t: seen.append(float(t[0])) or torch.zeros_like(x), x0)
+    assert seen[0] == pytest.approx(0.3) and s.nfe == 10
+    assert PCSampler(sde, n_steps=5, t_start=1.0).times() == PCSampler(sde, n_steps=5).times()
+    with pytest.raises(ValueError, match="given x_"):
+        s.sample(lambda x, t: torch.zeros_like(x), (1, 2, 2))
+    for bad in (0.03, 0.01, 1.5):
+        with pytest.raises(ValueError, match="t_eps < start <= T"):
+            PCSampler(sde, n_steps=5, t_start=bad)

@@ -175,3 +175,22 @@ def test_missing_talker_lips(net, tmp_path):
     with pytest.raises(InputError, match="--lip_sources"):
         _cond(ao, only, lip_sources="target")
     assert _cond(ao, only) is None
+
+
+def test_envelope_is_each_talkers_lip_variance(net, tmp_path):
+    """ConditionedScore.envelope: talker k's lip-predicted standard deviation (K, F, T), the
+    lip-variance head on that talker's lips; None without lips or without the head."""
+    lc = _cond(net, _write(tmp_path / "ab", A, B))
+    fn = lc.score_fn("u0")
+    env = fn.envelope(64, 32)
+    assert env.shape == (2, 64, 32) and env.dtype == torch.float32 and bool((env > 0).all())
+    for k in (1, 2):
+        c = lc.conditioning("u0", k)
+        with torch.no_grad():
+            want = net.lip_variance(c["cond"], c["cond_mask"], c["cond_rel"], 64, 32, 1)[0].exp()
+        _close(env[k - 1], want)
+    assert _differ(env[0], env[1])
+    assert make_cond_score_fn(net, CPU, False, None).envelope(64, 32) is None
+    plain = ScoreModel.from_config("ncsnpp", {"preset": "tiny", "nf": 8, "ch_mult": [1, 2, 2], "fusion": "concat",
+                                              "lip_encoder": "resnet_tcn", "lip_encoder_conf": LIP}, SDES.build("ouve"))
+    assert make_cond_score_fn(plain, CPU, False, lc.conditioning("u0")).envelope(64, 32) is None

@@ -15,6 +15,7 @@ AV_TRAIN_KEYS = {"lip_encoder", "lip_encoder_conf", "lip_encoder_init", "freeze_
                  "visual_aug", "envelope_nll"}
 AV_ENHANCE_KEYS = {"lip_rel_source", "lip_degrade", "lip_scp", "lip_rel_model", "lip_guidance", "lip_rel_guidance",
                    "lip_fallback_model", "lip_sources"}
+LIPS_START = {"init", "t_start", "n_steps"}   # method_conf of a separation started from the lips
 
 
 def _load(name):
@@ -42,8 +43,21 @@ def test_av_train_configs_mirror_the_audio_only_one(name):
 
 @pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONF, "enhance_av_*.yaml"))))
 def test_av_enhance_configs_mirror_the_audio_only_ones(name):
-    method = next(m for m in ("udiffse_plus", "udiffse", "vae_mcem", "vae_vem", "separate") if f"enhance_av_{m}" in name)
+    """Each AV config is its audio-only one plus the lip options; a separation may also
+    start from the lips (init: lips, with its own t_start and n_steps), which an
+    audio-only prior cannot."""
+    method = next(m for m in ("udiffse_plus", "udiffse", "vae_mcem", "vae_vem", "separate", "joint", "cascade")
+                  if f"enhance_av_{m}" in name)
     ao, av = _load(f"enhance_{method}.yaml"), _load(name)
+    if method == "cascade":   # the AV separation row, then the room fit of each source (the buddy row)
+        sep = _load("enhance_av_separate.yaml")
+        assert av["method_conf"]["steps"] == [{"method": sep["method"], "method_conf": sep["method_conf"]},
+                                              _load("enhance_buddy.yaml")]
+        ao.pop("method_conf"), av.pop("method_conf")
+    elif av["method_conf"].get("init") == "lips":
+        assert method in ("separate", "joint")
+        ao["method_conf"] = {k: v for k, v in ao["method_conf"].items() if k not in LIPS_START}
+        av["method_conf"] = {k: v for k, v in av["method_conf"].items() if k not in LIPS_START}
     assert {k: v for k, v in av.items() if k not in AV_ENHANCE_KEYS} == ao
     args = parse_args(enhance.get_parser(), ["--config", os.path.join(CONF, name), "--model", "m", "--out_dir", "o"])
     degrade = name[len(f"enhance_av_{method}"):-len(".yaml")].lstrip("_") or "none"

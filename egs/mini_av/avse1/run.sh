@@ -38,8 +38,11 @@ set -euo pipefail
 #       of test_2spk, joint restoration of test_joint (noise + room + two talkers) and its
 #       cascade (separate, then buddy on each source).
 #       With --modality av the prior is the lip-conditioned one (exp/train_av) and every
-#       source of a separation (test_2spk: conf/enhance_av_separate.yaml; joint, cascade)
-#       is conditioned on its own talker's lips (lip.scp, lip2.scp: stage 2 copies the
+#       source of a separation (test_2spk: conf/enhance_av_separate.yaml; test_joint:
+#       conf/enhance_av_joint.yaml, conf/enhance_av_cascade.yaml) is conditioned on its own
+#       talker's lips and starts from its lip-envelope Wiener share of the mixture (init: lips;
+#       dev_2spk and dev_joint, from the validation speakers with the training noises, are
+#       for choosing these settings, as dev_reverb) (lip.scp, lip2.scp: stage 2 copies the
 #       interferer's video as video2.scp, stage 3 dumps its lips); those rows are scored
 #       without permutation (output k against talker k) with a PIT row <tag>_pit beside them.
 #       Data made before these tables existed: remove data/test_2spk, data/test_joint and
@@ -115,15 +118,17 @@ fi
 case "${task}" in
     denoise) ;;
     restore)
-        test_sets="test_reverb test_2spk test_joint dev_reverb"
+        test_sets="test_reverb test_2spk test_joint dev_reverb dev_2spk dev_joint"
         inference_sets=
-        separate=conf/enhance_separate.yaml
-        [ "${modality}" = av ] && separate=conf/enhance_av_separate.yaml
+        separate=conf/enhance_separate.yaml joint=conf/enhance_joint.yaml cascade=conf/enhance_cascade.yaml
+        if [ "${modality}" = av ]; then   # each source on its lips and started from its lip-envelope Wiener share
+            separate=conf/enhance_av_separate.yaml joint=conf/enhance_av_joint.yaml cascade=conf/enhance_av_cascade.yaml
+        fi
         inference_config="conf/enhance_dps_informed.yaml:test_reverb,dev_reverb
             conf/enhance_buddy.yaml:test_reverb,dev_reverb conf/enhance_udiffse_plus_wpe.yaml:test_reverb,dev_reverb
             conf/enhance_udiffse_plus.yaml:test_reverb,dev_reverb
-            ${separate}:test_2spk
-            conf/enhance_joint.yaml:test_joint conf/enhance_cascade.yaml:test_joint"
+            ${separate}:test_2spk,dev_2spk
+            ${joint}:test_joint,dev_joint ${cascade}:test_joint,dev_joint"
         pack_default=buddy
         ;;
     *) echo "--task must be denoise or restore, got '${task}'" >&2; exit 2 ;;
