@@ -145,15 +145,11 @@ class DiffusionEnhancer(ABC):
             return generator
         return torch.Generator(device=X.device).manual_seed(self.seed)
 
-    def _start_time(self, sde: SDE) -> float:
-        """The time of the first step: ``t_start``, or the SDE's ``T``."""
-        return sde.T if self.t_start is None else self.t_start
-
     def _noised(self, est: torch.Tensor, sde: SDE, generator, b: int) -> torch.Tensor:
         """The start of a pass from the estimate ``est`` (rows, F, T), repeated ``b`` times:
         ``mu S_init + sigma z`` at the start time (SDEdit below ``T``), ``sigma z`` for
         ``prior``, and ``S_init + sigma(T) z`` for ``noisy`` at ``T`` (UDiffSE's start)."""
-        t0 = self._start_time(sde)
+        t0 = sde.T if self.t_start is None else self.t_start
         mu, sigma = (float(v) for v in sde.marginal(torch.tensor(t0, dtype=torch.float64)))
         if self.init == "prior":
             mean = torch.zeros_like(est)
@@ -172,9 +168,9 @@ class DiffusionEnhancer(ABC):
         ``psd``: the normalised ``noise_psd`` of :meth:`__call__` (None: estimated from ``Xn``)."""
         return self.noise_model.observation(Xn, generator, frontend, measurement, psd=psd, **self._noise_inputs)
 
-    def _sampler(self, sde: SDE) -> PCSampler:
+    def _sampler(self, sde: SDE, grad: bool = False) -> PCSampler:
         return PCSampler(sde, n_steps=self.n_steps, snr=self.snr, n_corrector=self.n_corrector,
-                         t_start=self.t_start)
+                         grad=grad, t_start=self.t_start)
 
     # Per-utterance inputs the enhancer needs, passed as keyword arguments ``aux``:
     # ``"frontend"`` (the model's SpectralFrontEnd) or a data-dir table ``"<name>.scp"``

@@ -36,7 +36,6 @@ from abc import abstractmethod
 
 import torch
 
-from avse.diffusion.sampler import PCSampler
 from avse.enhance.guidance import DPSGuidance, ProjectionGuidance, TweedieMStep
 from avse.enhance.likelihood import LikelihoodHook
 from avse.enhance.measurement import SPLITS, Measurement
@@ -176,8 +175,7 @@ class PosteriorEnhancer(DiffusionEnhancer):
         meas = self._measurement(Xn, **aux)
         obs = self._noise(Xn, generator, aux.get("frontend"), measurement=meas, psd=aux.get("noise_psd"))
         hooks = self._extra_hooks(obs, Xn, generator) + self._hooks(obs, meas, Xn, sde)
-        sampler = PCSampler(sde, n_steps=self.n_steps, snr=self.snr,
-                            n_corrector=self.n_corrector, grad=self.needs_grad, t_start=self.t_start)
+        sampler = self._sampler(sde, grad=self.needs_grad)
         start = self._start_k(Xn, sde, generator, score_fn, aux.get("frontend"))
         S = sampler.sample(score_fn, start, generator=generator, hooks=hooks)
         n_lik = sum(getattr(h, "n_lik", 0) + getattr(h, "n_steps_done", 0) for h in hooks)
