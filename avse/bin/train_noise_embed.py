@@ -3,12 +3,14 @@ NMF-basis decoder::
 
     python -m avse.bin.train_noise_embed --config conf/noise_embed.yaml \\
         --noise_dir data/noise_train --out_dir exp/noise_embed \\
-        [--embed_scp feats.scp [--embed_utt2noise labels]] [--steps N] [--seed S]
+        [--embed_scp feats.scp [--embed_utt2noise labels]] [--steps N] [--seed S] \\
+        [--speech_dir data/train --decoder_disc_steps N [--decoder_snr "[-5, 5]"] [--decoder_clip 3]]
 
 CLIP / CLAP-style symmetric InfoNCE between the modalities (Radford et al. 2021;
-Elizalde et al. 2023); see :mod:`avse.train.noise_embed` for the two phases. The
-audio comes from the noise data dir (``wav.scp`` + ``utt2noise``); text and pictures
-are generated per noise type (:mod:`avse.corpus.synthetic.noise_text`,
+Elizalde et al. 2023); see :mod:`avse.train.noise_embed` for the phases (the third,
+``--decoder_disc_steps``, fine-tunes the basis decoder discriminatively against clean
+speech of ``--speech_dir``). The audio comes from the noise data dir (``wav.scp`` +
+``utt2noise``); text and pictures are generated per noise type (:mod:`avse.corpus.synthetic.noise_text`,
 :mod:`avse.corpus.synthetic.scenes`); the sentencepiece tokenizer is trained first on
 ``text_per_type`` paraphrases per type plus the data dir's ``noise_desc``.
 
@@ -39,7 +41,7 @@ from avse.nets.noise_embedder import save_noise_embed
 from avse.nets.noise_tokenizer import Tokenizer
 from avse.train.noise_embed import NoiseItems, train
 from avse.utils.cli import run_main
-from avse.utils.config import none_or, save_config
+from avse.utils.config import none_or, save_config, yaml_value
 from avse.utils.seeding import utt_rng
 
 log = logging.getLogger("avse.train_noise_embed")
@@ -65,6 +67,17 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder_hop", type=int, default=128)
     p.add_argument("--decoder_rank", type=int, default=8, help="NMF bases per embedding")
     p.add_argument("--decoder_h_iters", type=int, default=10, help="unrolled activation updates")
+    p.add_argument("--decoder_disc_steps", type=int, default=0,
+                   help="then fine-tune the decoder discriminatively: activations fitted to noise plus "
+                        "--speech_dir speech, loss on the noise alone (avse.train.noise_embed)")
+    p.add_argument("--speech_dir", type=none_or(str), default=None,
+                   help="clean training speech (data dir) for --decoder_disc_steps")
+    p.add_argument("--max_speech", type=int, default=200,
+                   help="utterances read from --speech_dir, evenly spaced over its sorted list")
+    p.add_argument("--decoder_snr", type=yaml_value, default=[-5.0, 5.0],
+                   help="YAML [low, high]: SNR range (dB) of the speech added for the decoder")
+    p.add_argument("--decoder_clip", type=none_or(float), default=None,
+                   help="robust activation updates in the discriminative fit (the noise model's clip)")
     p.add_argument("--embed_scp", type=none_or(str), default=None, help="external features (.npy per line)")
     p.add_argument("--embed_utt2noise", type=none_or(str), default=None,
                    help="noise type of each --embed_scp key (default: the noise dir's utt2noise)")
@@ -98,7 +111,30 @@ def load_items(args) -> NoiseItems:
         if len(dims) != 1:
             raise InputError(f"{args.embed_scp}: features of different sizes {sorted(dims)}")
         ext = {t: ext.get(t, []) for t in audio}
-    return NoiseItems(audio, ext, args.image_size)
+    return NoiseItems(audio, ext, args.image_size, speech=load_speech(args), snr_range=snr_range(args.decoder_snr))
+
+
+def snr_range(v) -> tuple:
+    if not (isinstance(v, (list, tuple)) and len(v) == 2):
+        raise InputError(f"--decoder_snr must be a YAML list [low, high] in dB, got {v!r}")
+    return float(v[0]), float(v[1])
+
+
+def load_speech(args) -> list:
+    """Up to ``--max_speech`` utterances of ``--speech_dir``, evenly spaced over its keys
+    (so that every talker of a sorted data dir contributes); [] without it."""
+    if bool(args.speech_dir) != (args.decoder_disc_steps > 0):
+        raise InputError("--speech_dir and --decoder_disc_steps > 0 go together (the discriminative decoder "
+                         "phase fits noise plus that speech)")
+    if not args.speech_dir:
+        return []
+    wav = DataDir(args.speech_dir).table("wav.scp")
+    if args.max_speech < 1 or not wav:
+        raise InputError(f"--speech_dir {args.speech_dir}: need --max_speech >= 1 and a non-empty wav.scp")
+    keys = sorted(wav)
+    keys = [keys[i] for i in np.unique(np.linspace(0, len(keys) - 1, min(args.max_speech, len(keys))).astype(int))]
+    log.info("decoder: %d speech utterances of %s added to the noise crops", len(keys), args.speech_dir)
+    return [load_audio(wav[k], args.fs, utt=k)[0].astype(np.float32) for k in keys]
 
 
 def run(args) -> None:
@@ -141,10 +177,14 @@ def run(args) -> None:
 
     train(model, items, tok, utt_rng(args.seed, "noise_embed_train"), args.steps, args.decoder_steps,
           int(round(args.clip_seconds * args.fs)), args.lr, args.decoder_modality, args.decoder_n_fft,
-          args.decoder_hop, args.decoder_h_iters, on_log=on_log)
+          args.decoder_hop, args.decoder_h_iters, on_log=on_log, disc_steps=args.decoder_disc_steps,
+          clip=args.decoder_clip)
     meta = {"types": items.types, "fs": args.fs, "clip_seconds": args.clip_seconds, "ext_dim": ext_dim,
             "image_size": args.image_size, "decoder": {"n_fft": args.decoder_n_fft, "hop": args.decoder_hop,
-                                                      "rank": args.decoder_rank, "modality": args.decoder_modality}}
+                                                      "rank": args.decoder_rank, "modality": args.decoder_modality,
+                                                      "disc_steps": args.decoder_disc_steps,
+                                                      "speech": len(items.speech), "snr": list(items.snr_range),
+                                                      "clip": args.decoder_clip}}
     save_noise_embed(os.path.join(args.out_dir, "model.pt"), model, tok, model_conf, meta)
     keys = sorted({k for r in rows for k in r})
     with open(os.path.join(args.out_dir, "train_log.csv"), "w", newline="") as f:

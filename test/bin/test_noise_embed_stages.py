@@ -40,10 +40,18 @@ def test_stages(tmp_path, noise_dir, tiny_data_dir, capsys):
                                    "--decoder_steps", "2", "--decoder_n_fft", "62", "--decoder_hop", "32",
                                    "--decoder_rank", "2", "--clip_seconds", "0.5", "--dim", "8", "--hidden", "16",
                                    "--vocab_size", "120", "--text_per_type", "30",
-                                   "--embed_scp", str(tmp_path / "ext.scp")]) == 0
+                                   "--embed_scp", str(tmp_path / "ext.scp"), "--speech_dir", tiny_data_dir,
+                                   "--max_speech", "3", "--decoder_clip", "3", "--decoder_disc_steps", "2"]) == 0
     model = os.path.join(exp, "model.pt")
     emb = NoiseEmbedder.load(model)
     assert emb.meta["types"] == sorted(TYPES) and emb.meta["ext_dim"] == 5
+    assert emb.meta["decoder"]["speech"] == 3 and emb.meta["decoder"]["clip"] == 3.0   # discriminative decoder
+    assert train_noise_embed.main(["--noise_dir", noise_dir, "--out_dir", str(tmp_path / "bad"),
+                                   "--decoder_snr", "[5]"]) == 1    # not a [low, high] range: a clear error
+    assert train_noise_embed.main(["--noise_dir", noise_dir, "--out_dir", str(tmp_path / "bad"),
+                                   "--speech_dir", tiny_data_dir]) == 1    # speech without disc steps
+    rows = open(os.path.join(exp, "train_log.csv")).read()
+    assert "decoder_disc" in rows
     assert os.path.isfile(os.path.join(exp, "config.yaml")) and os.path.isfile(os.path.join(exp, "train_log.csv"))
 
     items = str(tmp_path / "items_dir")
