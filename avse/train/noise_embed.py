@@ -53,7 +53,9 @@ class NoiseItems:
 
     ``audio[t]``: list of float32 recordings of type ``t``; ``ext[t]``: optional list
     of external feature vectors. ``clip(t, rng, n)``: a crop of ``n`` samples (looped
-    if a recording is shorter).
+    if a recording is shorter). ``speech``: optional clean-speech recordings (float32, same
+    rate) for the discriminative decoder phase, added at an SNR drawn uniformly from
+    ``snr_range`` (dB; :meth:`speech_like`).
     """
 
     def __init__(self, audio: Dict[str, List[np.ndarray]], ext: Dict[str, List[np.ndarray]] | None = None,

@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
 from avse.corpus.synthetic.noise import generate_noise
+from avse.errors import InputError
 from avse.nets.noise_embed import NoiseEmbedModel
 from avse.nets.noise_tokenizer import Tokenizer
 from avse.corpus.synthetic.noise_text import corpus
@@ -69,6 +71,9 @@ def test_decoder_loss_fits_activations_to_noise_plus_speech(one_thread):
     robust = float(decoder_loss(m, dict(batch, speech=tone), "text", 62, 32, 20, clip=3.0).detach())
     assert loud > plain             # speech in the fit spoils the noise estimate
     assert np.isfinite(robust) and abs(robust - loud) > 1e-3 * loud   # the clipped updates fit differently
+    with pytest.raises(InputError, match="clean speech"):    # the discriminative phase without speech
+        train(m, items, tok, np.random.default_rng(0), steps=0, decoder_steps=0, clip_samples=4000, lr=1e-3,
+              decoder_modality="text", n_fft=62, hop=32, h_iters=2, disc_steps=1)
 
 
 def test_clipped_activations_resist_an_outlier():
