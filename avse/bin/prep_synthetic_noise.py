@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from avse.corpus.synthetic.noise import NOISE_DESCRIPTIONS, NOISES, generate_noise
-from avse.data.datadir import DataDir
+from avse.data.datadir import DataDir, spread_keys
 from avse.data.uttjobs import Stage, merge_jobs, run_stage, stage_config
 from avse.errors import InputError
 from avse.io.audio import load_audio, rms, save_audio
@@ -44,7 +44,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--fs", type=int, default=16000)
     p.add_argument("--speech_dir", type=none_or(str), default=None,
                    help="data dir of held-apart speech for babble-like types")
-    p.add_argument("--max_speech", type=int, default=40, help="utterances read from --speech_dir")
+    p.add_argument("--max_speech", type=int, default=40,
+                   help="utterances read from --speech_dir, evenly spaced over its sorted keys (every talker)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--progress", type=str2bool, default=True)
     p.add_argument("--verbose", type=int, default=1)
@@ -78,7 +79,9 @@ class NoiseMaker:
                 raise InputError(f"noise types {babble} need --speech_dir "
                                  "(speech of talkers held apart from the test speakers)")
             wav = DataDir(args.speech_dir).table("wav.scp")
-            self.pool = [load_audio(wav[k], args.fs, utt=k)[0] for k in list(wav)[:args.max_speech]]
+            if args.max_speech < 1:
+                raise InputError(f"--max_speech must be >= 1, got {args.max_speech}")
+            self.pool = [load_audio(wav[k], args.fs, utt=k)[0] for k in spread_keys(wav, args.max_speech)]
         self.wav_dir = os.path.abspath(args.wav_dir)
         self.keys = [f"{t}_{i + 1}" for t in self.types for i in range(args.per_type)]
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from avse.corpus.synthetic.noise_text import corpus
-from avse.data.datadir import DataDir
+from avse.data.datadir import DataDir, spread_keys
 from avse.errors import InputError
 from avse.io.audio import load_audio
 from avse.io.scp import read_table
@@ -131,8 +131,7 @@ def load_speech(args) -> list:
     wav = DataDir(args.speech_dir).table("wav.scp")
     if args.max_speech < 1 or not wav:
         raise InputError(f"--speech_dir {args.speech_dir}: need --max_speech >= 1 and a non-empty wav.scp")
-    keys = sorted(wav)
-    keys = [keys[i] for i in np.unique(np.linspace(0, len(keys) - 1, min(args.max_speech, len(keys))).astype(int))]
+    keys = spread_keys(wav, args.max_speech)
     log.info("decoder: %d speech utterances of %s added to the noise crops", len(keys), args.speech_dir)
     return [load_audio(wav[k], args.fs, utt=k)[0].astype(np.float32) for k in keys]
 

@@ -204,3 +204,17 @@ def write_utt2dur(data_dir: str) -> None:
         sr, _, n = audio_info(v, utt=k)
         out[k] = f"{n / sr:.4f}"
     write_table(os.path.join(data_dir, "utt2dur"), out)
+
+
+def spread_keys(keys, n: int) -> list:
+    """At most ``n`` (>= 1) of ``keys``, evenly spaced over their sorted order: in a Kaldi data
+    dir, sorted keys are grouped by speaker, so a spread draws on every talker where the
+    first ``n`` would often be one talker's."""
+    keys, n = sorted(keys), int(n)
+    if n < 1:
+        raise ValueError(f"spread_keys: need n >= 1, got {n}")
+    if len(keys) <= n:
+        return keys
+    if n == 1:
+        return keys[:1]
+    return [keys[round(i * (len(keys) - 1) / (n - 1))] for i in range(n)]

@@ -43,3 +43,16 @@ def test_babble_needs_held_apart_speech(tmp_path):
     (sp / "wav.scp").write_text("".join(f"u{i} {sp}/u{i}.wav\n" for i in range(3)))
     rc, out = _run(tmp_path, "d", "--noise_types", "[babble]", "--speech_dir", str(sp))
     assert rc == 0 and len(DataDir(str(out)).keys) == 2
+
+
+def test_babble_pool_spreads_over_the_speech_dir(tmp_path):
+    sp = tmp_path / "speech"
+    sp.mkdir()
+    for i in range(4):   # lengths tell the utterances apart
+        write_wav(str(sp / f"u{i}.wav"), speech_like(0.5 + 0.1 * i, i))
+    (sp / "wav.scp").write_text("".join(f"spk{i // 2}_u{i} {sp}/u{i}.wav\n" for i in range(4)))
+    args = prep_synthetic_noise.get_parser().parse_args(
+        ["--out_dir", str(tmp_path / "o"), "--wav_dir", str(tmp_path / "w"), "--noise_types", "[babble]",
+         "--speech_dir", str(sp), "--max_speech", "2"])
+    pool = prep_synthetic_noise.NoiseMaker(args).pool
+    assert [len(x) for x in pool] == [8000, 12800]     # the first and the last talker, not spk0's two

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from avse.data.datadir import DataDir
+from avse.data.datadir import DataDir, spread_keys
 from avse.errors import InputError
 
 
@@ -59,3 +59,15 @@ def test_missing_dir_and_wav_scp(tmp_path):
     with pytest.raises(InputError, match="not found"):
         DataDir(str(tmp_path / "nope"))
     assert DataDir(str(tmp_path)).problems() == [f"{tmp_path}: missing wav.scp"]
+
+
+def test_spread_keys_draws_on_every_talker():
+    keys = [f"spk{s}_u{i}" for s in (2, 1, 3) for i in range(4)]     # 12 keys, 3 talkers, unsorted
+    got = spread_keys(keys, 3)
+    assert got == ["spk1_u0", "spk2_u2", "spk3_u3"]
+    assert {k.split("_")[0] for k in got} == {"spk1", "spk2", "spk3"}
+    assert spread_keys(keys, 1) == ["spk1_u0"]
+    assert spread_keys(keys, 50) == sorted(keys)
+    assert len(set(spread_keys(keys, 11))) == 11
+    with pytest.raises(ValueError):
+        spread_keys(keys, 0)
