@@ -36,6 +36,12 @@ import torch
 FLOOR = 1e-10
 
 
+def clipped(V_m: torch.Tensor, V: torch.Tensor, clip: float | None) -> torch.Tensor:
+    """The target of a robust update (module docstring): ``min(V_m, clip * V)``, or ``V_m``
+    for ``clip`` None; ``V`` is the current model ``W H``."""
+    return V_m if clip is None else torch.minimum(V_m, clip * V)
+
+
 def is_divergence(V_m: torch.Tensor, V: torch.Tensor, floor: float = FLOOR) -> torch.Tensor:
     """Itakura-Saito divergence ``D(V_m | V)`` summed over the last two axes -> (...,)."""
     r = V_m.clamp_min(floor) / V.clamp_min(torch.finfo(V.dtype).tiny)
@@ -117,7 +123,7 @@ class NMF:
 
     def target(self, V_m: torch.Tensor) -> torch.Tensor:
         """``V_m`` as the next update sees it: with ``clip``, ``min(V_m, clip * W H)``."""
-        return V_m if self.clip is None else torch.minimum(V_m, self.clip * self.variance())
+        return V_m if self.clip is None else clipped(V_m, self.variance(), self.clip)
 
     @classmethod
     def random(cls, n_freq: int, n_frames: int, rank: int, generator=None, gamma: float = 1.0,

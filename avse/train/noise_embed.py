@@ -40,12 +40,20 @@ import torch
 
 from avse.corpus.synthetic.noise_text import describe
 from avse.corpus.synthetic.scenes import image_to_tensor_layout, render_scene
-from avse.enhance.nmf import FLOOR, is_divergence, update_H
+from avse.enhance.nmf import FLOOR, clipped, is_divergence, update_H
 from avse.errors import InputError
 from avse.nets.noise_embed import NoiseEmbedModel, info_nce
 from avse.nets.noise_tokenizer import Tokenizer
 
 log = logging.getLogger("avse.noise_embed")
+
+
+def crop(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    """A random crop of ``n`` samples of ``x`` (N,), looped first if shorter."""
+    if len(x) < n:
+        x = np.tile(x, n // len(x) + 1)
+    a = int(rng.integers(0, len(x) - n + 1))
+    return x[a:a + n]
 
 
 class NoiseItems:
@@ -81,23 +89,14 @@ class NoiseItems:
         :attr:`snr_range` against it (looped if shorter; zeros without speech)."""
         if not self.speech:
             return np.zeros_like(noise)
-        x = self.speech[int(rng.integers(len(self.speech)))]
-        n = len(noise)
-        if len(x) < n:
-            x = np.tile(x, n // len(x) + 1)
-        a = int(rng.integers(0, len(x) - n + 1))
-        x = x[a:a + n]
+        x = crop(self.speech[int(rng.integers(len(self.speech)))], rng, len(noise))
         snr = rng.uniform(*self.snr_range)
         gain = np.sqrt(np.mean(noise ** 2) / max(float(np.mean(x ** 2)), 1e-12) * 10 ** (snr / 10))
         return (gain * x).astype(noise.dtype)
 
     def clip(self, t: str, rng: np.random.Generator, n: int) -> np.ndarray:
         recs = self.audio[t]
-        x = recs[int(rng.integers(len(recs)))]
-        if len(x) < n:
-            x = np.tile(x, n // len(x) + 1)
-        a = int(rng.integers(0, len(x) - n + 1))
-        return x[a:a + n]
+        return crop(recs[int(rng.integers(len(recs)))], rng, n)
 
     def batch(self, types, rng: np.random.Generator, n: int, tok: Tokenizer, speech: bool = False) -> dict:
         """One item of every modality per type; with ``speech`` (and speech given) also
@@ -139,7 +138,7 @@ def fit_activations(V: torch.Tensor, W: torch.Tensor, iters: int, gamma: float =
     :class:`avse.enhance.nmf.NMF`)."""
     H = V.mean(dim=(1, 2), keepdim=True).expand(-1, W.shape[-1], V.shape[-1]).clone()
     for _ in range(int(iters)):
-        H = update_H(V if clip is None else torch.minimum(V, clip * (W @ H)), W, H, gamma)
+        H = update_H(V if clip is None else clipped(V, W @ H, clip), W, H, gamma)
     return H
 
 
