@@ -9,7 +9,9 @@ same prior: :mod:`~avse.enhance.operators` (linear operators), :mod:`~avse.enhan
 :mod:`~avse.enhance.buddy` (blind room), :mod:`~avse.enhance.posterior` (the general
 enhancer), :mod:`~avse.enhance.restoration` (``dps_informed``, ``buddy``, ``separate``,
 ``joint``) and :mod:`~avse.enhance.cascade` (``cascade``: methods in sequence), :mod:`~avse.enhance.wpe`
-(``wpe``: weighted prediction error dereverberation, a step after the denoiser); the VAE
+(``wpe``: weighted prediction error dereverberation, a step after the denoiser),
+:mod:`~avse.enhance.oracle` (``oracle_noise``: the true noise of a simulated mixture removed,
+the upper bound of a noise model); the VAE
 baselines (issue D2): :mod:`~avse.enhance.vae_em` (``vae_mcem``, ``vae_vem``: EM with NMF
 noise and a VAE prior of :mod:`avse.nets.vae`).
 """
@@ -18,7 +20,8 @@ from avse.enhance.udiffse import UDiffSE, UDiffSEPlus  # registers them
 from avse.enhance.restoration import BUDDy, DPSInformed, Joint, Separate  # registers them
 from avse.enhance.cascade import Cascade  # registers it
 from avse.enhance.wpe import WPE  # registers it
+from avse.enhance.oracle import OracleNoise  # registers it
 from avse.enhance.vae_em import VAEMCEM, VAEVEM  # registers them
 
 __all__ = ["ENHANCERS", "DiffusionEnhancer", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint", "Cascade",
-           "WPE", "VAEMCEM", "VAEVEM"]
+           "WPE", "OracleNoise", "VAEMCEM", "VAEVEM"]

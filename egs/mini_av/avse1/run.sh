@@ -34,7 +34,9 @@ set -euo pipefail
 #   restore: with the same prior, informed (dps_informed) and blind (buddy; UDiffSE+ then
 #       WPE: udiffse_plus_wpe; UDiffSE+ alone, denoising only, beside them) dereverberation
 #       of test_reverb (and of dev_reverb, the validation speakers with the training noises,
-#       for choosing settings), separation
+#       for choosing settings), oracle bounds of that cascade with the mixture's true noise
+#       (conf/enhance_oracle_{noise,noise_psd,image}_wpe.yaml: no prior; the noise power per bin, its
+#       long-term PSD, or the noise subtracted exactly, then the same WPE), separation
 #       of test_2spk, joint restoration of test_joint (noise + room + two talkers) and its
 #       cascade (separate, then buddy on each source).
 #       With --modality av the prior is the lip-conditioned one (exp/train_av) and every
@@ -127,6 +129,9 @@ case "${task}" in
         inference_config="conf/enhance_dps_informed.yaml:test_reverb,dev_reverb
             conf/enhance_buddy.yaml:test_reverb,dev_reverb conf/enhance_udiffse_plus_wpe.yaml:test_reverb,dev_reverb
             conf/enhance_udiffse_plus.yaml:test_reverb,dev_reverb
+            conf/enhance_oracle_noise_wpe.yaml:test_reverb,dev_reverb
+            conf/enhance_oracle_noise_psd_wpe.yaml:test_reverb,dev_reverb
+            conf/enhance_oracle_image_wpe.yaml:test_reverb,dev_reverb
             ${separate}:test_2spk,dev_2spk
             ${joint}:test_joint,dev_joint ${cascade}:test_joint,dev_joint"
         pack_default=buddy
