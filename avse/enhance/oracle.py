@@ -17,16 +17,16 @@ estimate, and how much is left to the speech model or the room:
 
 Followed by ``wpe`` in a ``cascade`` it bounds the denoise-then-dereverberate cascade of
 ``egs/mini_av/avse1/conf/enhance_udiffse_plus_wpe.yaml`` (which has the blind stationary
-noise model). Measured on 14 mini_av dev_reverb mixtures (SI-SDRi against the direct
-path; T60 0.2-1 s, 0 and 10 dB SNR): UDiffSE+ +0.62 dB, then WPE +1.19; ``wiener`` with
-the blind quantile PSD of UDiffSE+ +0.66, then WPE +1.12; ``stat: psd`` +1.14, then WPE
-+1.58; ``stat: bin`` +2.19, then WPE +2.76; ``subtract`` +2.69, then WPE +3.55. UDiffSE+
-given the same per-bin noise power: +1.50, then WPE +2.10.
+noise model). SI-SDRi on mini_av test_reverb (against the direct path; T60 0.2-0.8 s, 0
+and 10 dB SNR; ``egs/mini_av/avse1/RESULTS_oracle_noise.md``): blind UDiffSE+ then WPE
++1.88 dB; ``stat: psd`` then WPE +1.81; ``stat: bin`` then WPE +3.39; ``subtract`` then
+WPE +3.99.
 
 Inputs (enhancer interface, :mod:`avse.enhance.base`): ``X`` (F, T) complex compressed
 STFT of the normalised input (frames possibly zero-padded); per utterance ``wav`` (the
 mixture as read from ``wav.scp``, (N,) float) and ``noise1`` (its noise, (N',) float,
-same sample rate), whose ratio fixes the normalisation of ``X``; ``frontend``. Output:
+same sample rate), whose ratio fixes the normalisation of ``X``: ``X`` must be that mixture
+(alone, or as the first step of a cascade); ``frontend``. Output:
 the same shape and dtype as ``X``. ``last_stats``: ``nfe`` 0, ``seconds``.
 """
 from __future__ import annotations
