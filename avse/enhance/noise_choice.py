@@ -18,6 +18,8 @@ the likelihood steps use.
 * ``fixed``: a known variance ``var`` (normalised compressed units).
 * ``zero``: a noise-free observation ``X = A(S)`` (restoration of clean reverberant or
   mixed speech).
+* ``oracle``: the true noise of a simulated mixture (``noise1.scp``), per bin or its
+  long-term PSD: a bound, not a model (:class:`Oracle`).
 * ``embed_nmf`` (:mod:`avse.enhance.embed_noise`): IS-NMF whose bases are predicted
   from a per-utterance noise embedding (text, picture or noise clip of the scene).
 
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import numpy as np
 import torch
 
 from avse.enhance.likelihood import FixedVarianceNoise, GaussianNMFNoise, GaussianObservation, ZeroNoise
@@ -183,6 +186,58 @@ class Zero(NoiseChoice):
 
     def observation(self, Xn, generator=None, frontend=None, measurement=None, psd=None):
         return ZeroNoise(measurement)
+
+
+def true_noise_stft(frontend, wav, noise1, Y: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The true noise of a simulated mixture in the units of a (normalised) STFT of it.
+
+    ``wav``: the mixture (N,) as read from ``wav.scp``; ``noise1``: its noise (N' >= N,)
+    from ``noise1.scp``; ``Y`` (F, T_pad) complex: a linear STFT of ``wav / c`` for an
+    unknown ``c`` (an enhancer's normalised input, frames possibly zero-padded at the
+    end). Returns ``(N, T)``: the noise's STFT scaled by ``1 / c`` (F, T_pad), zero on the
+    padding frames, which start at ``T``. ``c`` is the ratio of the powers of ``Y`` and of
+    the STFT of ``wav``, so ``Y`` must be that mixture's."""
+    y = torch.as_tensor(np.asarray(wav, dtype=np.float32)).to(Y.device)
+    n = torch.as_tensor(np.asarray(noise1, dtype=np.float32)).to(Y.device)
+    if y.dim() != 1 or n.dim() != 1 or n.shape[-1] < y.shape[-1]:
+        raise InputError(f"oracle noise: need 1-D wav and noise1 with the noise at least as long as the "
+                         f"mixture, got {tuple(y.shape)} and {tuple(n.shape)}")
+    Yr, Nr = frontend.stft(y), frontend.stft(n[:y.shape[-1]])
+    T = min(Yr.shape[-1], Y.shape[-1])
+    if T < 1 or Yr.shape[-1] > Y.shape[-1]:
+        raise InputError(f"oracle noise: the input has {Y.shape[-1]} frames, its wav.scp entry "
+                         f"{Yr.shape[-1]}: is wav.scp the signal being enhanced?")
+    ratio = Y[:, :T].abs().pow(2).sum() / Yr[:, :T].abs().pow(2).sum().clamp_min(1e-30)
+    N = torch.zeros_like(Y)
+    N[:, :T] = (Nr[:, :T] * ratio.sqrt()).to(Y.dtype)
+    return N, T
+
+
+@NOISES.register("oracle")
+class Oracle(NoiseChoice):
+    """The true noise power of a simulated mixture per time-frequency bin (``noise1.scp``,
+    with ``wav.scp`` for the input's normalisation; :func:`true_noise_stft`), fixed,
+    in the linear domain: the bound of every blind noise model of the same enhancer.
+    ``stat``: ``bin`` (the power per bin) or ``psd`` (its long-term mean: the bound of a
+    stationary model). The enhancer must see the mixture itself (not a cascade's later
+    step). :mod:`avse.enhance.oracle` removes the same noise without a prior."""
+
+    needs = ("wav.scp", "noise1.scp")
+    needs_frontend = True
+
+    def __init__(self, stat: str = "bin"):
+        if stat not in ("bin", "psd"):
+            raise InputError(f"noise model oracle: stat must be 'bin' or 'psd', got {stat!r}")
+        self.stat = stat
+
+    def observation(self, Xn, generator=None, frontend=None, measurement=None, psd=None, wav=None, noise1=None):
+        if frontend is None or wav is None or noise1 is None:
+            raise InputError("noise model oracle: needs frontend=, wav= (the mixture) and noise1= (its noise)")
+        N, T = true_noise_stft(frontend, wav, noise1, decompress(Xn.to(torch.complex128), self._alpha(frontend)))
+        P = N.abs().pow(2)
+        if self.stat == "psd":
+            P[:, :T] = P[:, :T].mean(-1, keepdim=True)
+        return CompressedDomainNoise(self._alpha(frontend), psd=P.to(Xn.real.dtype), measurement=measurement)
 
 
 def build_noise(name: str, conf: dict | None) -> NoiseChoice:

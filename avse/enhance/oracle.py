@@ -15,6 +15,9 @@ estimate, and how much is left to the speech model or the room:
 * ``gain: subtract``: ``Y - N``, the noise removed exactly (the speech image: for a
   reverberant mixture, perfect denoising with the reverberation left).
 
+The same true noise is a noise model of the diffusion enhancers too, ``noise: oracle``
+(:class:`avse.enhance.noise_choice.Oracle`): the bound of the enhancer's own noise model.
+
 Followed by ``wpe`` in a ``cascade`` it bounds the denoise-then-dereverberate cascade of
 ``egs/mini_av/avse1/conf/enhance_udiffse_plus_wpe.yaml`` (which has the blind stationary
 noise model). SI-SDRi on mini_av test_reverb (against the direct path; T60 0.2-0.8 s, 0
@@ -33,10 +36,10 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 
 from avse.enhance.base import ENHANCERS, constructor_defaults
+from avse.enhance.noise_choice import true_noise_stft
 from avse.errors import InputError
 
 GAINS = ("wiener", "subtract")
@@ -62,24 +65,6 @@ class OracleNoise:
         self.gain, self.stat, self.smooth, self.g_min = gain, stat, int(smooth), float(g_min)
         self.last_stats: dict = {}
 
-    def _noise_stft(self, frontend, wav, noise1, Y: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """``(N, T)``: the true noise's STFT (F, T_pad) in the units of ``Y``, the
-        decompressed ``X``, zero on the padding frames, which start at ``T``."""
-        y = torch.as_tensor(np.asarray(wav, dtype=np.float32)).to(Y.device)
-        n = torch.as_tensor(np.asarray(noise1, dtype=np.float32)).to(Y.device)
-        if y.dim() != 1 or n.dim() != 1 or n.shape[-1] < y.shape[-1]:
-            raise InputError(f"oracle_noise: need 1-D wav and noise1 with the noise at least as long as the "
-                             f"mixture, got {tuple(y.shape)} and {tuple(n.shape)}")
-        Yr, Nr = frontend.stft(y), frontend.stft(n[:y.shape[-1]])
-        T = min(Yr.shape[-1], Y.shape[-1])
-        if T < 1 or Yr.shape[-1] > Y.shape[-1]:
-            raise InputError(f"oracle_noise: the input has {Y.shape[-1]} frames, its wav.scp entry "
-                             f"{Yr.shape[-1]}: is wav.scp the signal being enhanced?")
-        ratio = Y[:, :T].abs().pow(2).sum() / Yr[:, :T].abs().pow(2).sum().clamp_min(1e-30)
-        N = torch.zeros_like(Y)
-        N[:, :T] = (Nr[:, :T] * ratio.sqrt()).to(Y.dtype)
-        return N, T
-
     def __call__(self, score_fn, sde, X: torch.Tensor, generator=None, frontend=None, wav=None,
                  noise1=None, **aux) -> torch.Tensor:
         """``X`` (F, T) complex compressed -> the same with the noise removed. ``score_fn``,
@@ -90,7 +75,7 @@ class OracleNoise:
             raise InputError(f"oracle_noise: X must be a complex (F, T) STFT, got {X.dtype} {tuple(X.shape)}")
         t0 = time.perf_counter()
         Y = frontend.decompress(X.to(torch.complex128))
-        N, T = self._noise_stft(frontend, wav, noise1, Y)
+        N, T = true_noise_stft(frontend, wav, noise1, Y)
         if self.gain == "subtract":
             S = Y - N
         else:

@@ -85,3 +85,28 @@ def test_missing_or_mismatched_inputs_are_refused():
         enh(None, None, X, frontend=FE, wav=y, noise1=n[:100])
     with pytest.raises(InputError, match="wav.scp"):
         enh(None, None, X[:, :10], frontend=FE, wav=y, noise1=n)
+
+
+def test_oracle_noise_model_gives_the_true_noise_power_in_the_enhancers_units():
+    from avse.enhance.noise_choice import NOISES
+    from avse.enhance.noise_models import decompress
+    s, n, y = _mixture(burst=True)
+    X, T = FE.pad_frames(FE(torch.from_numpy(y / 3.0)), 16)
+    Xn = (X / X.abs().max()).to(torch.complex64)          # the enhancer's normalised input
+    Y = decompress(Xn.to(torch.complex128), FE.alpha)
+    Yr = FE.stft(torch.from_numpy(y)).to(torch.complex128)
+    c = Yr.abs().pow(2).sum() / Y[:, :T].abs().pow(2).sum()   # |Y|^2 = |Yr|^2 / c
+    Pn = FE.stft(torch.from_numpy(n)).abs().pow(2).to(torch.float64) / c
+    obs = NOISES.build("oracle").observation(Xn, frontend=FE, wav=y, noise1=n)
+    P = obs.linear_psd().to(torch.float64)
+    assert P.shape == Xn.shape and torch.allclose(P[:, :T], Pn, rtol=1e-3, atol=1e-6 * float(Pn.max()))
+    assert float(P[:, T:].abs().max()) == 0.0                 # padding frames: no noise
+    lt = NOISES.build("oracle", stat="psd").observation(Xn, frontend=FE, wav=y, noise1=n).linear_psd()
+    assert torch.allclose(lt[:, :T].to(torch.float64), Pn.mean(-1, keepdim=True).expand_as(Pn), rtol=1e-3)
+    with pytest.raises(InputError, match="stat"):
+        NOISES.build("oracle", stat="frame")
+    with pytest.raises(InputError, match="noise1"):
+        NOISES.build("oracle").observation(Xn, frontend=FE, wav=y)
+    # an enhancer with this noise model asks the enhance stage for both tables
+    enh = ENHANCERS.build("udiffse_plus", noise="oracle")
+    assert {"wav.scp", "noise1.scp", "frontend"} <= set(enh.needs)

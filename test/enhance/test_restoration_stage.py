@@ -140,8 +140,8 @@ def test_separation_outputs_are_scored_with_pit(model, data, tmp_path):
 
 def test_oracle_noise_stage_reads_the_mixture_and_its_noise(model, data, tmp_path, capfd):
     """``oracle_noise`` then ``wpe`` through avse.bin.enhance: wav.scp and noise1.scp come
-    as per-utterance inputs; the output is closer to the speech than the mixture; a data
-    dir without noise1.scp is an error naming it."""
+    as per-utterance inputs; the output is closer to the speech than the mixture; UDiffSE+
+    with ``noise: oracle`` gets them too; a data dir without noise1.scp is an error naming it."""
     d = tmp_path / "noisy"
     d.mkdir()
     rng = np.random.default_rng(3)
@@ -167,6 +167,11 @@ def test_oracle_noise_stage_reads_the_mixture_and_its_noise(model, data, tmp_pat
                        "--mix_scp", str(d / "wav.scp"), "--out_dir", str(sc), "--metrics", "si_sdr"]) == 0
     gain = json.load(open(sc / "summary.json"))["si_sdri"]
     assert gain > 3.0   # measured: 4.75 dB at this 6 dB SNR
+    # the same noise as the noise model of a diffusion enhancer (noise: oracle)
+    out = str(tmp_path / "oracle_model")
+    _enhance(model, str(d), out, _conf(tmp_path, "udiffse_plus", noise="oracle"))
+    y, _ = sf.read(read_table(os.path.join(out, "wav.scp"))["u0"])
+    assert y.shape == (int(0.5 * FS),) and np.all(np.isfinite(y))
     (d / "noise1.scp").unlink()
     assert main(["--config", str(conf), "--model", model, "--data_dir", str(d),
                  "--out_dir", str(tmp_path / "x"), "--progress", "false"]) == 1

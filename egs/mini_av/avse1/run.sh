@@ -36,7 +36,9 @@ set -euo pipefail
 #       of test_reverb (and of dev_reverb, the validation speakers with the training noises,
 #       for choosing settings), oracle bounds of that cascade with the mixture's true noise
 #       (conf/enhance_oracle_{noise,noise_psd,image}_wpe.yaml: no prior; the noise power per bin, its
-#       long-term PSD, or the noise subtracted exactly, then the same WPE), separation
+#       long-term PSD, or the noise subtracted exactly, then the same WPE; and
+#       conf/enhance_udiffse_plus_oracle_noise_wpe.yaml: the cascade with its UDiffSE+ given the
+#       true noise power), separation
 #       of test_2spk, joint restoration of test_joint (noise + room + two talkers) and its
 #       cascade (separate, then buddy on each source).
 #       With --modality av the prior is the lip-conditioned one (exp/train_av) and every
@@ -132,6 +134,7 @@ case "${task}" in
             conf/enhance_oracle_noise_wpe.yaml:test_reverb,dev_reverb
             conf/enhance_oracle_noise_psd_wpe.yaml:test_reverb,dev_reverb
             conf/enhance_oracle_image_wpe.yaml:test_reverb,dev_reverb
+            conf/enhance_udiffse_plus_oracle_noise_wpe.yaml:test_reverb,dev_reverb
             ${separate}:test_2spk,dev_2spk
             ${joint}:test_joint,dev_joint ${cascade}:test_joint,dev_joint"
         pack_default=buddy
