@@ -213,6 +213,21 @@ def true_noise_stft(frontend, wav, noise1, Y: torch.Tensor) -> tuple[torch.Tenso
     return N, T
 
 
+ORACLE_STATS = ("bin", "psd")
+
+
+def true_noise_power(N: torch.Tensor, T: int, stat: str = "bin", smooth: int = 1) -> torch.Tensor:
+    """``|N|^2`` (F, T_pad) of :func:`true_noise_stft`'s ``(N, T)``: per bin (``stat: bin``,
+    a moving average over ``smooth`` frames, odd) or its long-term mean (``psd``); the
+    padding frames from ``T`` on stay zero and out of the averages."""
+    P = N[:, :T].abs().pow(2)
+    if stat == "psd":
+        P = P.mean(-1, keepdim=True).expand_as(P)
+    elif smooth > 1:
+        P = torch.nn.functional.avg_pool1d(P[None], smooth, 1, smooth // 2, count_include_pad=False)[0]
+    return torch.cat([P, P.new_zeros(P.shape[0], N.shape[-1] - T)], dim=-1)
+
+
 @NOISES.register("oracle")
 class Oracle(NoiseChoice):
     """The true noise power of a simulated mixture per time-frequency bin (``noise1.scp``,
@@ -226,7 +241,7 @@ class Oracle(NoiseChoice):
     needs_frontend = True
 
     def __init__(self, stat: str = "bin"):
-        if stat not in ("bin", "psd"):
+        if stat not in ORACLE_STATS:
             raise InputError(f"noise model oracle: stat must be 'bin' or 'psd', got {stat!r}")
         self.stat = stat
 
@@ -234,9 +249,7 @@ class Oracle(NoiseChoice):
         if frontend is None or wav is None or noise1 is None:
             raise InputError("noise model oracle: needs frontend=, wav= (the mixture) and noise1= (its noise)")
         N, T = true_noise_stft(frontend, wav, noise1, decompress(Xn.to(torch.complex128), self._alpha(frontend)))
-        P = N.abs().pow(2)
-        if self.stat == "psd":
-            P[:, :T] = P[:, :T].mean(-1, keepdim=True)
+        P = true_noise_power(N, T, self.stat)
         return CompressedDomainNoise(self._alpha(frontend), psd=P.to(Xn.real.dtype), measurement=measurement)
 
 

@@ -39,11 +39,10 @@ import time
 import torch
 
 from avse.enhance.base import ENHANCERS, constructor_defaults
-from avse.enhance.noise_choice import true_noise_stft
+from avse.enhance.noise_choice import ORACLE_STATS, true_noise_power, true_noise_stft
 from avse.errors import InputError
 
 GAINS = ("wiener", "subtract")
-STATS = ("bin", "psd")
 
 
 @ENHANCERS.register("oracle_noise")
@@ -57,8 +56,8 @@ class OracleNoise:
     n_sources = 1
 
     def __init__(self, gain: str = "wiener", stat: str = "bin", smooth: int = 1, g_min: float = 0.0):
-        if gain not in GAINS or stat not in STATS:
-            raise InputError(f"oracle_noise: gain must be one of {GAINS} and stat one of {STATS}, "
+        if gain not in GAINS or stat not in ORACLE_STATS:
+            raise InputError(f"oracle_noise: gain must be one of {GAINS} and stat one of {ORACLE_STATS}, "
                              f"got {gain!r}, {stat!r}")
         if int(smooth) < 1 or int(smooth) % 2 == 0 or not 0.0 <= float(g_min) < 1.0:
             raise InputError(f"oracle_noise: need an odd smooth >= 1 and 0 <= g_min < 1, got {smooth}, {g_min}")
@@ -79,13 +78,7 @@ class OracleNoise:
         if self.gain == "subtract":
             S = Y - N
         else:
-            P = N[:, :T].abs().pow(2)          # the padding frames stay out of the averages
-            if self.stat == "psd":
-                P = P.mean(-1, keepdim=True).expand_as(P)
-            elif self.smooth > 1:
-                P = torch.nn.functional.avg_pool1d(P[None], self.smooth, 1, self.smooth // 2,
-                                                   count_include_pad=False)[0]
-            P = torch.cat([P, P.new_zeros(P.shape[0], Y.shape[-1] - T)], dim=-1)
+            P = true_noise_power(N, T, self.stat, self.smooth)
             G = (1.0 - P / Y.abs().pow(2).clamp_min(1e-30)).clamp(self.g_min, 1.0)
             S = G * Y
         self.last_stats = {"nfe": 0, "seconds": time.perf_counter() - t0}
