@@ -22,6 +22,9 @@ the likelihood steps use.
   long-term PSD: a bound, not a model (:class:`Oracle`).
 * ``embed_nmf`` (:mod:`avse.enhance.embed_noise`): IS-NMF whose bases are predicted
   from a per-utterance noise embedding (text, picture or noise clip of the scene).
+* ``tracker`` (:mod:`avse.enhance.tracker_noise`): a per-bin noise variance predicted
+  from the input by a network trained on simulated mixtures, optionally conditioned
+  on that noise embedding.
 
 ``domain`` (``nmf``, ``stationary``): ``compressed`` (the papers: Gaussian in the
 compressed STFT domain) or ``linear`` (Gaussian in the linear STFT domain, mapped to the
@@ -261,4 +264,4 @@ def build_noise(name: str, conf: dict | None) -> NoiseChoice:
     return NOISES.build(name, **dict(conf or {}))
 
 
-from avse.enhance import embed_noise  # noqa: E402,F401  (registers embed_nmf; imports this module)
+from avse.enhance import embed_noise, tracker_noise  # noqa: E402,F401  (register embed_nmf, tracker)

@@ -85,3 +85,61 @@ def test_stages(tmp_path, noise_dir, tiny_data_dir, capsys):
     assert all(os.path.isfile(v) for v in cfg.values())
     assert noise_condition.main(["--model", model, "--data_dir", tiny_data_dir, "--out_dir", cond,
                                  "--modalities", "[clip]"]) == 1   # no --noise_dir: a clear error
+
+
+def test_noise_tracker_stage(tmp_path, noise_dir, tiny_data_dir):
+    """avse.bin.train_noise_tracker with a noise embedding, then ``noise: tracker`` on one input:
+    a variance per bin (zero on the padding), changed by the condition; bad uses refused."""
+    import torch
+
+    from avse.bin import train_noise_tracker
+    from avse.dsp.stft import SpectralFrontEnd
+    from avse.enhance.noise_choice import NOISES
+    from avse.enhance.noise_models import CompressedDomainNoise
+    from avse.errors import InputError
+
+    emb_dir = str(tmp_path / "emb")
+    assert train_noise_embed.main(["--noise_dir", noise_dir, "--out_dir", emb_dir, "--steps", "2",
+                                   "--decoder_steps", "1", "--decoder_n_fft", "62", "--decoder_hop", "16",
+                                   "--decoder_rank", "2", "--clip_seconds", "0.5", "--dim", "8", "--hidden", "16",
+                                   "--vocab_size", "120", "--text_per_type", "30"]) == 0
+    common = ["--speech_dir", tiny_data_dir, "--noise_dir", noise_dir, "--n_fft", "62", "--hop", "16",
+              "--hidden", "8", "--blocks", "2", "--steps", "2", "--batch_size", "2", "--seconds", "0.5",
+              "--max_speech", "3", "--num_threads", "1"]
+    exp = str(tmp_path / "trk")
+    assert train_noise_tracker.main(common + ["--out_dir", exp, "--embed_model", os.path.join(emb_dir, "model.pt"),
+                                              "--embeds_per_type", "2"]) == 0
+    for name in ("model.pt", "train_log.csv", "loss.png", "config.yaml"):
+        assert os.path.isfile(os.path.join(exp, name)), name
+    blind = str(tmp_path / "trk_blind")
+    assert train_noise_tracker.main(common + ["--out_dir", blind]) == 0
+    assert train_noise_tracker.main(common + ["--out_dir", blind, "--reverb_prob", "2"]) == 1
+    assert train_noise_tracker.main(common + ["--out_dir", blind, "--snr", "[5]"]) == 1
+
+    fe = SpectralFrontEnd(n_fft=62, hop=16)
+    X = fe.stft(torch.from_numpy(0.1 * generate_noise("music", 0.5, 16000, utt_rng(0, "x")).astype(np.float32)))
+    Xn, T = fe.pad_frames(fe.compress(X / X.abs().max()), 8)
+    assert Xn.shape[-1] > T
+    e = NoiseEmbedder.load(os.path.join(emb_dir, "model.pt")).texts(["music from a radio"])[0].numpy()
+    model = os.path.join(exp, "model.pt")
+    obs = NOISES.build("tracker", model=model, embed="text").observation(Xn, frontend=fe, noise_embed_text=e)
+    assert isinstance(obs, CompressedDomainNoise)
+    V = obs.linear_psd()
+    assert V.shape == Xn.shape and (V[:, :T] > 0).all() and (V[:, T:] == 0).all()
+    V0 = NOISES.build("tracker", model=model).observation(Xn, frontend=fe).linear_psd()
+    assert not torch.allclose(V, V0)                                 # the condition changes the estimate
+    V2 = NOISES.build("tracker", model=model, bias=2.0).observation(Xn, frontend=fe).linear_psd()
+    assert torch.allclose(V2, 2 * V0)
+    with pytest.raises(InputError, match="no embedding"):
+        NOISES.build("tracker", model=model, embed="text").observation(Xn, frontend=fe)
+    with pytest.raises(InputError, match="without an embedding"):
+        NOISES.build("tracker", model=os.path.join(blind, "model.pt"), embed="text").observation(
+            Xn, frontend=fe, noise_embed_text=e)
+    with pytest.raises(InputError, match="n_fft"):
+        NOISES.build("tracker", model=model).observation(fe.compress(torch.ones(256, 9, dtype=torch.complex64)),
+                                                         frontend=SpectralFrontEnd())
+    for bad, msg in (({}, "noise_conf.model"), ({"model": model, "bias": 0}, "bias"),
+                     ({"model": str(tmp_path / "none.pt")}, "not found")):
+        with pytest.raises(InputError, match=msg):
+            NOISES.build("tracker", **bad).observation(Xn, frontend=fe)
+    assert NOISES.build("tracker", model=model, embed="image").needs == ("noise_embed_image.scp",)

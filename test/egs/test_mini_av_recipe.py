@@ -185,15 +185,20 @@ def test_vae_baseline_stages(recipe):
 
 def test_noise_embed_stage_4_and_option_checks(recipe, tmp_path):
     """--noise_embed true: stage 4 trains the noise embedding (shortened) and measures
-    retrieval, even with --skip_train; bad uses of the option fail clearly."""
+    retrieval, and trains the noise tracker on it, even with --skip_train; bad uses of the
+    option fail clearly."""
     d, env = recipe
     r = run_recipe(d, ["--noise_embed", "bogus"], env, check=False)
     assert r.returncode == 2 and "--noise_embed must be" in r.stderr
     r = run_recipe(d, ["--noise_embed", "true", "--modality", "av"], env, check=False)
     assert r.returncode == 2 and "audio-only" in r.stderr
     run_recipe(d, ["--noise_embed", "true", "--stage", "4", "--stop_stage", "4", "--skip_train", "true",
-                   "--noise_embed_args", "--steps 5 --decoder_steps 1 --text_per_type 20 --vocab_size 100"], env)
+                   "--noise_embed_args", "--steps 5 --decoder_steps 1 --text_per_type 20 --vocab_size 100",
+                   "--noise_tracker_args", "--steps 2 --batch_size 2 --max_speech 3 --hidden 8 --blocks 2 "
+                   "--embeds_per_type 2 --seconds 0.5"], env)
     assert os.path.isfile(os.path.join(d, "exp", "noise_embed", "model.pt"))
+    with open(os.path.join(d, "exp", "noise_tracker", "config.yaml")) as f:   # conditioned on that embedding
+        assert "exp/noise_embed/model.pt" in f.read()
     with open(os.path.join(d, "exp", "noise_embed", "retrieval.txt")) as f:
         assert "audio->text" in f.read()
 

@@ -135,7 +135,7 @@ def test_every_enhancer_takes_every_noise_model():
     from avse.enhance.likelihood import ZeroNoise
     from avse.enhance.noise_choice import NOISES
 
-    assert list(NOISES) == ["embed_nmf", "fixed", "nmf", "oracle", "stationary", "zero"]
+    assert list(NOISES) == ["embed_nmf", "fixed", "nmf", "oracle", "stationary", "tracker", "zero"]
     sde = OUVE()
     s2, X = _speech_plus_noise(T=32)
     Xn = (X / X.abs().max()).to(torch.complex64)

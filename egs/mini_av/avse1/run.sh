@@ -58,7 +58,12 @@ set -euo pipefail
 #       music, traffic; conf/simulate/test_noisy_nonstat.yaml) a noise condition per utterance from
 #       text, a picture and another noise-only clip (<set>_cond) and enhances them with UDiffSE+ blind
 #       and with the embedding-conditioned noise model (conf/enhance_udiffse_plus_noise_{text,image,clip}.yaml),
-#       beside a blind rank-24 NMF with the same robust M-steps (conf/enhance_udiffse_plus_nmf_robust.yaml)
+#       beside a blind rank-24 NMF with the same robust M-steps (conf/enhance_udiffse_plus_nmf_robust.yaml);
+#       stage 4 also trains the learned noise tracker (conf/noise_tracker.yaml: noise variance per bin
+#       from the noisy input, conditioned on the embedding; trained on simulated mixtures, so not
+#       unsupervised with respect to the noise), run blind and per modality
+#       (conf/enhance_udiffse_plus_noise_tracker{,_text,_image,_clip}.yaml) on those sets and on
+#       dev_noisy_nonstat (validation speakers, training noise; for choosing its settings)
 modality=ao
 task=denoise
 prior=diffusion
@@ -153,7 +158,14 @@ case "${noise_embed}" in
             conf/enhance_udiffse.yaml conf/enhance_udiffse_plus_fast.yaml conf/enhance_udiffse_plus_paper_noise.yaml"
         inference_config+=" conf/enhance_udiffse_plus_nmf_robust.yaml:${cond}"   # blind, robust NMF (ablation)
         for m in text image clip; do inference_config+=" conf/enhance_udiffse_plus_noise_${m}.yaml:${cond}"; done
-        extra+=(--noise_embed_config conf/noise_embed.yaml --noise_embed_sets "test_noisy test_noisy_nonstat")
+        # the learned noise tracker, blind (null condition) and told the scene by each modality;
+        # dev_noisy_nonstat (validation speakers, training noise) is for choosing its settings
+        test_sets+=" dev_noisy_nonstat"
+        cond+=",dev_noisy_nonstat_cond"
+        inference_config+=" conf/enhance_udiffse_plus.yaml:dev_noisy_nonstat_cond conf/enhance_udiffse_plus_noise_tracker.yaml:${cond}"
+        for m in text image clip; do inference_config+=" conf/enhance_udiffse_plus_noise_tracker_${m}.yaml:${cond}"; done
+        extra+=(--noise_embed_config conf/noise_embed.yaml --noise_tracker_config conf/noise_tracker.yaml
+                --noise_embed_sets "test_noisy test_noisy_nonstat dev_noisy_nonstat")
         ;;
     *) echo "--noise_embed must be true or false, got '${noise_embed}'" >&2; exit 2 ;;
 esac
