@@ -23,7 +23,6 @@ Writes ``OUT/model.pt`` (network, tokenizer, settings: :func:`avse.nets.noise_em
 ``OUT/train_log.csv`` and the resolved ``OUT/config.yaml``.
 """
 import argparse
-import csv
 import logging
 import os
 import sys
@@ -42,6 +41,7 @@ from avse.nets.noise_tokenizer import Tokenizer
 from avse.train.noise_embed import NoiseItems, train
 from avse.utils.cli import run_main
 from avse.utils.config import none_or, save_config, yaml_value
+from avse.utils.fileio import write_csv_rows
 from avse.utils.seeding import utt_rng
 
 log = logging.getLogger("avse.train_noise_embed")
@@ -185,11 +185,7 @@ def run(args) -> None:
                                                       "speech": len(items.speech), "snr": list(items.snr_range),
                                                       "clip": args.decoder_clip}}
     save_noise_embed(os.path.join(args.out_dir, "model.pt"), model, tok, model_conf, meta)
-    keys = sorted({k for r in rows for k in r})
-    with open(os.path.join(args.out_dir, "train_log.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, keys)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv_rows(os.path.join(args.out_dir, "train_log.csv"), rows)
     save_config(args, args.out_dir)
     log.info("wrote %s", os.path.join(args.out_dir, "model.pt"))
 

@@ -15,7 +15,6 @@ Writes ``OUT/model.pt`` (:func:`avse.nets.noise_tracker.save_tracker`), ``OUT/tr
 ``OUT/loss.png`` and the resolved ``OUT/config.yaml``.
 """
 import argparse
-import csv
 import logging
 import os
 import sys
@@ -32,6 +31,7 @@ from avse.nets.noise_tracker import NoiseTracker, save_tracker
 from avse.train.noise_tracker import MixtureSampler, train
 from avse.utils.cli import run_main
 from avse.utils.config import none_or, save_config, yaml_value
+from avse.utils.fileio import write_csv_rows
 from avse.utils.seeding import utt_rng
 
 log = logging.getLogger("avse.train_noise_tracker")
@@ -150,10 +150,7 @@ def run(args) -> None:
             "embed_modality": args.embed_modality if emb else None, "types": sampler.types,
             "snr": list(sampler.snr_range), "reverb_prob": args.reverb_prob, "steps": args.steps}
     save_tracker(os.path.join(args.out_dir, "model.pt"), model, model_conf, meta)
-    with open(os.path.join(args.out_dir, "train_log.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, sorted({k for r in rows for k in r}))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv_rows(os.path.join(args.out_dir, "train_log.csv"), rows)
     if rows:
         plot_loss(rows, os.path.join(args.out_dir, "loss.png"))
     save_config(args, args.out_dir)

@@ -55,6 +55,17 @@ def write_json(path: str, obj, indent: int = 2) -> None:
         f.write("\n")
 
 
+def write_csv_rows(path: str, rows: list) -> None:
+    """Write dicts as CSV atomically: one column per key found in any row (sorted), blank
+    where a row lacks it (e.g. training logs whose phases log different values)."""
+    import csv
+
+    with atomic_open(path, newline="") as f:
+        w = csv.DictWriter(f, sorted({k for r in rows for k in r}))
+        w.writeheader()
+        w.writerows(rows)
+
+
 DONE_NAME = ".done"
 
 
