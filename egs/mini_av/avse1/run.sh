@@ -152,18 +152,17 @@ case "${noise_embed}" in
     true)
         [ "${modality}-${prior}-${task}" = ao-diffusion-denoise ] || {
             echo "--noise_embed true is for the audio-only diffusion prior and --task denoise" >&2; exit 2; }
-        test_sets+=" test_noisy_nonstat"
+        test_sets+=" test_noisy_nonstat dev_noisy_nonstat"
         cond="test_noisy_cond,test_noisy_nonstat_cond"
-        inference_config="conf/enhance_udiffse_plus.yaml:${inference_sets},test_noisy_nonstat,${cond}
+        dev_cond=dev_noisy_nonstat_cond   # validation speakers, training noise: for choosing settings
+        inference_config="conf/enhance_udiffse_plus.yaml:${inference_sets},test_noisy_nonstat,${cond},${dev_cond}
             conf/enhance_udiffse.yaml conf/enhance_udiffse_plus_fast.yaml conf/enhance_udiffse_plus_paper_noise.yaml"
         inference_config+=" conf/enhance_udiffse_plus_nmf_robust.yaml:${cond}"   # blind, robust NMF (ablation)
         for m in text image clip; do inference_config+=" conf/enhance_udiffse_plus_noise_${m}.yaml:${cond}"; done
-        # the learned noise tracker, blind (null condition) and told the scene by each modality;
-        # dev_noisy_nonstat (validation speakers, training noise) is for choosing its settings
-        test_sets+=" dev_noisy_nonstat"
-        cond+=",dev_noisy_nonstat_cond"
-        inference_config+=" conf/enhance_udiffse_plus.yaml:dev_noisy_nonstat_cond conf/enhance_udiffse_plus_noise_tracker.yaml:${cond}"
-        for m in text image clip; do inference_config+=" conf/enhance_udiffse_plus_noise_tracker_${m}.yaml:${cond}"; done
+        # the learned noise tracker, blind (null condition) and told the scene by each modality
+        for m in "" _text _image _clip; do
+            inference_config+=" conf/enhance_udiffse_plus_noise_tracker${m}.yaml:${cond},${dev_cond}"
+        done
         extra+=(--noise_embed_config conf/noise_embed.yaml --noise_tracker_config conf/noise_tracker.yaml
                 --noise_embed_sets "test_noisy test_noisy_nonstat dev_noisy_nonstat")
         ;;
