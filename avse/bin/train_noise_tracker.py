@@ -3,7 +3,7 @@ noise-PSD estimator; :mod:`avse.nets.noise_tracker`, :mod:`avse.train.noise_trac
 
     python -m avse.bin.train_noise_tracker --speech_dir data/train --noise_dir data/noise_train \\
         --out_dir exp/noise_tracker [--embed_model exp/noise_embed/model.pt [--embed_modality text]] \\
-        [--steps 1500] [--snr "[-7, 12]"] [--reverb_prob 0.5] [--seed 0] [--num_threads 2]
+        [--steps 3000] [--snr "[-7, 12]"] [--reverb_prob 0.5] [--noise_aug 0.5] [--seed 0] [--num_threads 2]
 
 Mixtures of the clean training speech and the training noise recordings (``wav.scp`` +
 ``utt2noise``) are drawn on the fly. Without ``--embed_model`` the tracker is blind; with
@@ -60,6 +60,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--snr", type=yaml_value, default=[-7.0, 12.0], help="YAML [low, high]: SNR range (dB)")
     p.add_argument("--reverb_prob", type=float, default=0.5,
                    help="rate of reverberant speech images (synthetic rooms, T60 0.2-1.0 s)")
+    p.add_argument("--noise_aug", type=float, default=0.0,
+                   help="rate of new noise instances (two recordings of the type mixed, random speed and tilt)")
     p.add_argument("--max_speech", type=int, default=400, help="utterances of --speech_dir, spread over talkers")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num_threads", type=int, default=2, help="torch CPU threads")
@@ -128,7 +130,8 @@ def run(args) -> None:
     speech, noise = load_recordings(args)
     emb = conditions(args, sorted(noise))
     frontend = SpectralFrontEnd(n_fft=args.n_fft, hop=args.hop)
-    sampler = MixtureSampler(speech, noise, args.fs, snr_range=args.snr, reverb_prob=args.reverb_prob, emb=emb)
+    sampler = MixtureSampler(speech, noise, args.fs, snr_range=args.snr, reverb_prob=args.reverb_prob, emb=emb,
+                             noise_aug=args.noise_aug)
     cond_dim = 0 if emb is None else int(next(iter(emb.values())).shape[-1])
     model_conf = dict(n_freq=frontend.n_freq, hidden=args.hidden, blocks=args.blocks, cond_dim=cond_dim)
     model = NoiseTracker(**model_conf)
@@ -148,7 +151,8 @@ def run(args) -> None:
           args.lr, args.drop_prob, on_log=on_log, valid=valid)
     meta = {"frontend": frontend.config(), "fs": args.fs, "embed_model": args.embed_model,
             "embed_modality": args.embed_modality if emb else None, "types": sampler.types,
-            "snr": list(sampler.snr_range), "reverb_prob": args.reverb_prob, "steps": args.steps}
+            "snr": list(sampler.snr_range), "reverb_prob": args.reverb_prob, "noise_aug": args.noise_aug,
+            "steps": args.steps}
     save_tracker(os.path.join(args.out_dir, "model.pt"), model, model_conf, meta)
     write_csv_rows(os.path.join(args.out_dir, "train_log.csv"), rows)
     if rows:

@@ -3,7 +3,9 @@
 Each step draws ``batch`` mixtures of ``seconds``: a crop of clean training speech,
 made reverberant with probability ``reverb_prob`` (:func:`synthetic_rir`), plus a crop
 of a training noise recording of a random type at an SNR drawn uniformly from
-``snr_range`` (dB, against the speech as it is in the mixture). The loss is the
+``snr_range`` (dB, against the speech as it is in the mixture); with probability
+``noise_aug`` the noise is a new instance of its type made from the recordings
+(:meth:`MixtureSampler.new_instance`), against overfitting a few recordings per type. The loss is the
 Gaussian negative log-likelihood of the true noise STFT under the predicted variance
 (:func:`avse.nets.noise_tracker.is_nll`): the maximum-likelihood noise variance of the
 mixture, whose optimum is the conditional mean of ``|N|^2`` given the mixture. A
@@ -52,7 +54,7 @@ class MixtureSampler:
 
     def __init__(self, speech: List[np.ndarray], noise: Dict[str, List[np.ndarray]], fs: int,
                  snr_range=(-7.0, 12.0), reverb_prob: float = 0.0, t60_range=(0.2, 1.0),
-                 drr_range=(-3.0, 10.0), emb: Dict[str, torch.Tensor] | None = None):
+                 drr_range=(-3.0, 10.0), emb: Dict[str, torch.Tensor] | None = None, noise_aug: float = 0.0):
         self.noise = {t: v for t, v in noise.items() if v}
         if not speech or not self.noise:
             raise InputError("noise tracker: need clean speech and noise recordings")
@@ -60,11 +62,13 @@ class MixtureSampler:
             raise InputError(f"noise tracker: no embedding for noise type(s) {sorted(set(self.noise) - set(emb))}")
         if not (len(snr_range) == 2 and float(snr_range[0]) <= float(snr_range[1])):
             raise InputError(f"noise tracker: the SNR range must be [low, high] in dB, got {snr_range!r}")
-        if not 0.0 <= float(reverb_prob) <= 1.0:
-            raise InputError(f"noise tracker: reverb_prob must be in [0, 1], got {reverb_prob}")
+        for name, v in (("reverb_prob", reverb_prob), ("noise_aug", noise_aug)):
+            if not 0.0 <= float(v) <= 1.0:
+                raise InputError(f"noise tracker: {name} must be in [0, 1], got {v}")
         self.speech, self.types, self.fs = speech, sorted(self.noise), int(fs)
         self.snr_range, self.reverb_prob = tuple(map(float, snr_range)), float(reverb_prob)
         self.t60_range, self.drr_range, self.emb = tuple(t60_range), tuple(drr_range), emb
+        self.noise_aug = float(noise_aug)
 
     def item(self, rng: np.random.Generator, n: int) -> tuple:
         """``(speech image, noise, type)``, each (n,) float32."""
@@ -73,10 +77,29 @@ class MixtureSampler:
             h = synthetic_rir(rng, self.fs, rng.uniform(*self.t60_range), rng.uniform(*self.drr_range))
             s = fftconvolve(s, h)[:n].astype(np.float32)
         t = self.types[int(rng.integers(len(self.types)))]
-        v = crop(self.noise[t][int(rng.integers(len(self.noise[t])))], rng, n)
+        if self.noise_aug and rng.random() < self.noise_aug:
+            v = self.new_instance(t, rng, n)
+        else:
+            v = crop(self.noise[t][int(rng.integers(len(self.noise[t])))], rng, n)
         snr = rng.uniform(*self.snr_range)
         g = math.sqrt(float(np.mean(s ** 2)) / max(float(np.mean(v ** 2)), 1e-12) / 10 ** (snr / 10))
         return s, (g * v).astype(np.float32), t
+
+    def new_instance(self, t: str, rng: np.random.Generator, n: int) -> np.ndarray:
+        """A noise of type ``t`` unlike any one recording (``noise_aug``): two random
+        recordings of the type mixed with random weights, played at a random speed
+        (0.8-1.25, which moves its spectrum and its time course) and tilted by a random
+        first-order filter ``1 - b z^-1``, ``|b| <= 0.6``. (n,) float32."""
+        recs = self.noise[t]
+        speed = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
+        m = int(np.ceil(n * speed)) + 1
+        a, b = (crop(recs[int(rng.integers(len(recs)))], rng, m) for _ in range(2))
+        w = rng.uniform(0.0, 1.0)
+        x = w * a / max(float(np.std(a)), 1e-8) + (1 - w) * b / max(float(np.std(b)), 1e-8)
+        x = np.interp(np.arange(n) * speed, np.arange(m), x)
+        tilt = rng.uniform(-0.6, 0.6)
+        x = np.concatenate([x[:1], x[1:] - tilt * x[:-1]])
+        return x.astype(np.float32)
 
     def batch(self, rng: np.random.Generator, size: int, n: int) -> dict:
         """``mix``, ``noise`` (B, n) and ``cond`` (B, D) or None."""

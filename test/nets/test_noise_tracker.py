@@ -102,3 +102,23 @@ def test_sampler_refuses_bad_settings():
     with pytest.raises(InputError, match="embedding"):
         MixtureSampler([np.ones(10, np.float32)], {"a": [np.ones(10, np.float32)]}, 8000,
                        emb={"b": torch.zeros(1, 3)})
+
+
+def test_new_noise_instances_keep_the_type_spectrum_roughly_and_length():
+    """``noise_aug``: new instances have the asked length, are finite and differ from the
+    recordings; their spectrum stays near the type's (speed 0.8-1.25, tilt |b| <= 0.6)."""
+    fs, rng = 8000, np.random.default_rng(0)
+    low = [np.convolve(rng.standard_normal(2 * fs), np.ones(8) / 8, mode="same").astype(np.float32)
+           for _ in range(2)]
+    s = MixtureSampler([np.ones(fs, np.float32)], {"low": low}, fs, noise_aug=1.0)
+    x = s.new_instance("low", np.random.default_rng(1), fs)
+    assert x.shape == (fs,) and x.dtype == np.float32 and np.isfinite(x).all() and np.std(x) > 0
+    assert not any(np.allclose(x, r[:fs]) for r in low)
+    P = np.abs(np.fft.rfft(x)) ** 2
+    assert P[: len(P) // 8].sum() > 5 * P[len(P) // 2:].sum()      # still a low-pass noise
+    items = [s.item(np.random.default_rng(k), fs // 2) for k in range(3)]
+    assert all(i[1].shape == (fs // 2,) for i in items)
+    from avse.errors import InputError
+
+    with pytest.raises(InputError, match="noise_aug"):
+        MixtureSampler([np.ones(10, np.float32)], {"a": [np.ones(10, np.float32)]}, 8000, noise_aug=1.5)
