@@ -63,7 +63,8 @@ set -euo pipefail
 #       from the noisy input, conditioned on the embedding; trained on simulated mixtures, so not
 #       unsupervised with respect to the noise), run blind and per modality
 #       (conf/enhance_udiffse_plus_noise_tracker{,_text,_image,_clip}.yaml) on those sets and on
-#       dev_noisy_nonstat (validation speakers, training noise; for choosing its settings)
+#       dev_noisy_nonstat (validation speakers, training noise), and blind on dev_noisy_nonstat_heldout
+#       (validation speakers, held-out noise recordings data/noise_dev: for choosing its settings)
 modality=ao
 task=denoise
 prior=diffusion
@@ -152,16 +153,18 @@ case "${noise_embed}" in
     true)
         [ "${modality}-${prior}-${task}" = ao-diffusion-denoise ] || {
             echo "--noise_embed true is for the audio-only diffusion prior and --task denoise" >&2; exit 2; }
-        test_sets+=" test_noisy_nonstat dev_noisy_nonstat"
+        test_sets+=" test_noisy_nonstat dev_noisy_nonstat dev_noisy_nonstat_heldout"
         cond="test_noisy_cond,test_noisy_nonstat_cond"
         dev_cond=dev_noisy_nonstat_cond   # validation speakers, training noise: for choosing settings
-        inference_config="conf/enhance_udiffse_plus.yaml:${inference_sets},test_noisy_nonstat,${cond},${dev_cond}
+        heldout=dev_noisy_nonstat_heldout # validation speakers, held-out noise: for the tracker's settings
+        inference_config="conf/enhance_udiffse_plus.yaml:${inference_sets},test_noisy_nonstat,${cond},${dev_cond},${heldout}
             conf/enhance_udiffse.yaml conf/enhance_udiffse_plus_fast.yaml conf/enhance_udiffse_plus_paper_noise.yaml"
         inference_config+=" conf/enhance_udiffse_plus_nmf_robust.yaml:${cond}"   # blind, robust NMF (ablation)
         for m in text image clip; do inference_config+=" conf/enhance_udiffse_plus_noise_${m}.yaml:${cond}"; done
         # the learned noise tracker, blind (null condition) and told the scene by each modality
         for m in "" _text _image _clip; do
-            inference_config+=" conf/enhance_udiffse_plus_noise_tracker${m}.yaml:${cond},${dev_cond}"
+            sets="${cond},${dev_cond}"; [ -n "${m}" ] || sets+=",${heldout}"
+            inference_config+=" conf/enhance_udiffse_plus_noise_tracker${m}.yaml:${sets}"
         done
         extra+=(--noise_embed_config conf/noise_embed.yaml --noise_tracker_config conf/noise_tracker.yaml
                 --noise_embed_sets "test_noisy test_noisy_nonstat dev_noisy_nonstat")

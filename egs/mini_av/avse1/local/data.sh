@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Stage 1 of mini_av: generate the synthetic audio-visual corpus and its data dirs
-# data/{train,valid,test} (speech + mouth video) and data/{noise_train,noise_test}.
+# data/{train,valid,test} (speech + mouth video) and data/{noise_train,noise_test}, plus
+# data/noise_dev: held-out recordings of the non-stationary types (new instances of the
+# procedural noises; babble from training talkers) for choosing the settings of models trained
+# on noise (issue D3's noise tracker) without rewarding memorised training recordings.
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
 
@@ -29,7 +32,10 @@ run_jobs prep_mini_av "${nj}" "${corpus}/keys.all" "${corpus}" "${train_cmd}" --
 if [ ! -f data/train/wav.scp ]; then  # a corpus made by another recipe dir (same MINI_AV): its data dirs here
     python -m avse.bin.prep_mini_av "${opts[@]}" --merge true
 fi
-for d in train valid test noise_train noise_test; do
+python -m avse.bin.prep_synthetic_noise --out_dir data/noise_dev --wav_dir "${corpus}/noise_dev" \
+    --noise_types "[babble, cafe, music, traffic]" --per_type 3 --seconds 12 --speech_dir data/train \
+    --seed $((seed + 101))
+for d in train valid test noise_train noise_test noise_dev; do
     utils/validate_data_dir.sh "data/${d}"
 done
 log "mini_av ready: $(du -sh "${corpus}" | cut -f1) in ${corpus}"
