@@ -26,7 +26,11 @@ to the stationary model (3.3 against 4.57), on the stationary noises.
 Options: ``model`` (the tracker file), ``embed`` (None: no condition, the tracker's
 null embedding; ``text``, ``image``, ``clip``, ...: the table to condition on; the
 tracker must have been trained with an embedding model), ``bias`` (> 0: the variance is
-multiplied by it; > 1 removes more noise, as the ``bias`` of ``stationary``).
+multiplied by it; > 1 removes more noise, as the ``bias`` of ``stationary``), ``floor``
+(>= 0; 0: none): the variance is kept at or above ``floor`` times the stationary
+estimate of ``stationary`` (:func:`~avse.enhance.noise_models.quantile_psd`: the 10 %
+quantile over time of the 5-frame smoothed noisy power, per frequency), so that on
+steady noise the model is never below the stationary one.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ import numpy as np
 import torch
 
 from avse.enhance.noise_choice import NOISES, NoiseChoice
-from avse.enhance.noise_models import CompressedDomainNoise, decompress
+from avse.enhance.noise_models import CompressedDomainNoise, decompress, quantile_psd
 from avse.errors import InputError
 from avse.nets.noise_tracker import load_tracker, log_power
 
@@ -60,7 +64,8 @@ class TrackerNoise(NoiseChoice):
 
     needs_frontend = True
 
-    def __init__(self, model: str | None = None, embed: str | None = None, bias: float = 1.0):
+    def __init__(self, model: str | None = None, embed: str | None = None, bias: float = 1.0,
+                 floor: float = 0.0):
         if not model:
             raise InputError("noise model tracker: give noise_conf.model, the noise-tracker file "
                              "(python -m avse.bin.train_noise_tracker)")
@@ -68,7 +73,9 @@ class TrackerNoise(NoiseChoice):
             raise InputError(f"noise model tracker: embed must be a plain name (text, image, clip), got {embed!r}")
         if not float(bias) > 0:
             raise InputError(f"noise model tracker: bias must be > 0, got {bias}")
-        self.model, self.embed, self.bias = str(model), embed, float(bias)
+        if not float(floor) >= 0:
+            raise InputError(f"noise model tracker: floor must be >= 0, got {floor}")
+        self.model, self.embed, self.bias, self.floor = str(model), embed, float(bias), float(floor)
         self.kw = None if embed is None else f"noise_embed_{embed}"
         self.needs = () if embed is None else (f"{self.kw}.scp",)
 
@@ -100,6 +107,8 @@ class TrackerNoise(NoiseChoice):
         V = torch.zeros_like(P)
         if T > 0:
             V[:, :T] = torch.exp(net(log_power(Y[:, :T].cpu())[None].float(), e)[0]).to(P.device) * self.bias
+            if self.floor > 0:
+                V[:, :T] = torch.maximum(V[:, :T], quantile_psd(P[:, :T], bias=self.floor))
         return V
 
     def observation(self, Xn, generator=None, frontend=None, measurement=None, psd=None, **cond):

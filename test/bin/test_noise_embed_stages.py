@@ -130,6 +130,14 @@ def test_noise_tracker_stage(tmp_path, noise_dir, tiny_data_dir):
     assert not torch.allclose(V, V0)                                 # the condition changes the estimate
     V2 = NOISES.build("tracker", model=model, bias=2.0).observation(Xn, frontend=fe).linear_psd()
     assert torch.allclose(V2, 2 * V0)
+    # floor: never below a multiple of the stationary quantile PSD; a huge one is that PSD alone
+    Vf = NOISES.build("tracker", model=model, floor=2.0).observation(Xn, frontend=fe).linear_psd()
+    assert (Vf >= V0).all() and (Vf[:, T:] == 0).all() and (Vf > V0).any()
+    Vs = NOISES.build("tracker", model=model, floor=1e6).observation(Xn, frontend=fe).linear_psd()
+    raised = Vs[:, :T] > V0[:, :T]                                   # where the floor decides: one value per bin
+    assert (Vs >= V0).all() and raised.float().mean() > 0.5
+    level = Vs[:, :T].where(raised, torch.zeros(())).amax(1, keepdim=True).expand(-1, T)
+    assert torch.allclose(Vs[:, :T][raised], level[raised])
     with pytest.raises(InputError, match="no embedding"):
         NOISES.build("tracker", model=model, embed="text").observation(Xn, frontend=fe)
     with pytest.raises(InputError, match="without an embedding"):
@@ -139,6 +147,7 @@ def test_noise_tracker_stage(tmp_path, noise_dir, tiny_data_dir):
         NOISES.build("tracker", model=model).observation(fe.compress(torch.ones(256, 9, dtype=torch.complex64)),
                                                          frontend=SpectralFrontEnd())
     for bad, msg in (({}, "noise_conf.model"), ({"model": model, "bias": 0}, "bias"),
+                     ({"model": model, "floor": -1}, "floor"),
                      ({"model": str(tmp_path / "none.pt")}, "not found")):
         with pytest.raises(InputError, match=msg):
             NOISES.build("tracker", **bad).observation(Xn, frontend=fe)
