@@ -27,10 +27,11 @@ Options: ``model`` (the tracker file), ``embed`` (None: no condition, the tracke
 null embedding; ``text``, ``image``, ``clip``, ...: the table to condition on; the
 tracker must have been trained with an embedding model), ``bias`` (> 0: the variance is
 multiplied by it; > 1 removes more noise, as the ``bias`` of ``stationary``), ``floor``
-(>= 0; 0: none): the variance is kept at or above ``floor`` times the stationary
-estimate of ``stationary`` (:func:`~avse.enhance.noise_models.quantile_psd`: the 10 %
-quantile over time of the 5-frame smoothed noisy power, per frequency), so that on
-steady noise the model is never below the stationary one.
+(>= 0; 0: none): the variance is kept at or above ``floor`` times the 10 % quantile
+over time of the 5-frame smoothed noisy power, per frequency
+(:func:`~avse.enhance.noise_models.quantile_psd`); ``floor: 2`` is the PSD of the
+recipe's ``stationary`` model (``bias: 2``), so that on steady noise the tracker is
+never below it.
 """
 from __future__ import annotations
 
