@@ -183,6 +183,7 @@ def test_vae_baseline_stages(recipe):
     control, stage 6 scores them (a few training steps: the wiring, not the quality)."""
     d, env = recipe
     run_recipe(d, ["--prior", "vae", "--modality", "av", "--stage", "4", "--stop_stage", "6",
+                   "--test_sets", "test_noisy",   # the set it enhances: no re-scoring of the others' noisy rows
                    "--lip_pretrain_args", "--max_steps 4 --log_interval 2",
                    "--train_args", "--max_steps 20 --ckpt_interval 20 --valid_interval 20 --log_interval 10",
                    "--inference_args", "--method_conf.n_iter 3"], env)
