@@ -49,7 +49,10 @@ Outputs in ``DIR``:
 * ``conditions.json`` and ``conditions.md``: means per SNR (``utt2snr``), noise type
   (``utt2noise``) and T60 bin (``utt2t60``) of ``--data_dir``, with counts;
 * ``by_snr.png``: mean SI-SDR per SNR (when ``utt2snr`` exists and SI-SDR is scored);
-* ``config.yaml`` and the ``.done`` marker (written last).
+* ``config.yaml`` and the ``.done`` marker (written last), which holds a digest of the
+  inputs: the options and the size and modification time of every table and audio file
+  scored. A re-run whose digest matches skips the work (``--skip_done false``: score
+  again), so a recipe's scoring stage only scores what changed.
 
 ``--system`` defaults to the name of the directory two levels above ``DIR`` when ``DIR``
 is called ``score`` (the recipe layout ``<system>/<test_set>/score``), else to the name
@@ -79,8 +82,9 @@ from avse.scoring.conditions import (DEFAULT_T60_BINS, MISSING, check_bins, cond
                                      conditions_markdown, group_keys)
 from avse.scoring.engine import SI_SDRI, score_all, t60_errors
 from avse.utils.cli import run_main
-from avse.utils.config import save_config
-from avse.utils.fileio import atomic_open, atomic_path, clear_done, mark_done, write_json
+from avse.utils.config import save_config, str2bool
+from avse.utils.fileio import (atomic_open, atomic_path, clear_done, digest, done_info, mark_done,
+                               source_signature, write_json)
 
 log = logging.getLogger("avse.score")
 
@@ -115,6 +119,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--assignment", default="auto", choices=["auto", *ASSIGNMENTS],
                    help="several sources: pit (best permutation per utterance), fixed (estimate k against "
                         "reference k) or auto (the estimates' sources.json, else pit)")
+    p.add_argument("--skip_done", type=str2bool, default=True,
+                   help="skip when --out_dir was finished on the same inputs and options (.done digest)")
     p.add_argument("--verbose", type=int, default=1)
     return p
 
@@ -166,6 +172,27 @@ def resolve_assignment(args) -> str | None:
 
 
 # ------------------------------------------------------------------------ inputs
+_NOT_INPUTS = ("nj", "verbose", "skip_done")  # options that do not change a score
+_COND_TABLES = ("utt2snr", "utt2noise", "utt2t60")
+
+
+def input_digest(args) -> str:
+    """Digest of what the scores depend on (call after :func:`expand_sources`): the options,
+    the tables (scp, timing, condition and T60 tables, ``sources.json``) and every audio
+    file the scp tables list, each by path, size and modification time."""
+    tables = [*args.ref_scp, *args.inf_scp, args.mix_scp, args.timing_json]
+    inf_dir = os.path.dirname(os.path.abspath(args.inf_scp[0]))
+    tables += [os.path.join(inf_dir, n) for n in ("utt2t60_est", "sources.json")]
+    if args.data_dir:
+        tables += [os.path.join(args.data_dir, n) for n in _COND_TABLES]
+    sigs = [source_signature(p) for p in tables if p]
+    for p in [*args.ref_scp, *args.inf_scp, args.mix_scp]:
+        if p and os.path.isfile(p):
+            sigs += [source_signature(v) for v in read_table(p).values()]
+    opts = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_INPUTS}
+    return digest(json.dumps([opts, sigs], default=str))
+
+
 def _check_keys(keys: Sequence[str], table: Dict[str, str], path: str, role: str) -> None:
     missing = [k for k in keys if k not in table]
     if missing:
@@ -331,6 +358,14 @@ def run(args) -> dict:
         raise InputError(f"{args.data_dir}: data directory not found")
     timing = read_timing(args.timing_json) if args.timing_json else {}
     expand_sources(args)
+    inputs = input_digest(args)
+    done = done_info(args.out_dir)
+    summary_path = os.path.join(args.out_dir, "summary.json")
+    if args.skip_done and done and done.get("inputs") == inputs and os.path.isfile(summary_path):
+        log.info("%s: already scored on these inputs (.done); skipping (--skip_done false to redo)",
+                 args.out_dir)
+        with open(summary_path, encoding="utf-8") as f:
+            return json.load(f)
     ctx, keys = build_context(args)
     metrics = list(ctx["metrics"]) + ([SI_SDRI] if ctx["mix"] is not None else [])
     sys_default, set_default = default_names(args.out_dir)
@@ -359,7 +394,7 @@ def run(args) -> dict:
             "avse_version": __version__}
     meta.update(timing)
     write_json(os.path.join(args.out_dir, "meta.json"), meta)
-    mark_done(args.out_dir, {"n_utts": len(keys)})
+    mark_done(args.out_dir, {"n_utts": len(keys), "inputs": inputs})
     log.info("%s", " ".join(f"{m}={summary[m]:.4f}" if summary[m] is not None else f"{m}=nan"
                            for m in metrics))
     return summary

@@ -8,7 +8,6 @@ again; a page is rewritten only when its text changes; files of an earlier build
 the new one no longer lists (an utterance no longer selected, a test set left out) are
 deleted. A second run on an unchanged experiment therefore changes nothing.
 """
-import hashlib
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ from avse.listening.select import select_utts
 from avse.listening.sources import (REFERENCE, SYSTEM, candidate_utts, test_set_rows, utt_conditions,
                                     utt_value)
 from avse.scoring.entries import fmt_metric, group_by_test_set, load_entries, summary_table
-from avse.utils.fileio import atomic_open, write_json
+from avse.utils.fileio import atomic_open, digest, source_signature, write_json
 
 log = logging.getLogger("avse.listening")
 
@@ -44,18 +43,6 @@ def safe_names(names: Sequence[str]) -> Dict[str, str]:
         used.add(cand.lower())
         out[n] = cand
     return out
-
-
-def source_signature(path: str) -> str:
-    """The path, size and modification time of a file (a pipe command: the command)."""
-    if path.rstrip().endswith("|"):
-        return path
-    st = os.stat(path)
-    return f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
-
-
-def digest(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 class Builder:

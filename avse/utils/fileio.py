@@ -6,6 +6,7 @@ that exists is a finished file, and a killed job never leaves a half-written out
 that a re-run would take as complete.
 """
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -82,3 +83,27 @@ def is_done(directory: str) -> bool:
 def clear_done(directory: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(directory, DONE_NAME))
+
+
+def source_signature(path: str) -> str:
+    """The absolute path, size and modification time (ns) of a file; a Kaldi pipe command
+    (``... |``) or a missing file: the string itself. Equal signatures: an unchanged input."""
+    if path.rstrip().endswith("|") or not os.path.exists(path):
+        return path
+    st = os.stat(path)
+    return f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def digest(text: str) -> str:
+    """SHA-1 hex digest of ``text`` (UTF-8)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def done_info(directory: str) -> dict | None:
+    """The JSON written by :func:`mark_done` in ``directory``, ``None`` if not done (or unreadable)."""
+    try:
+        with open(os.path.join(directory, DONE_NAME), encoding="utf-8") as f:
+            obj = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None

@@ -117,6 +117,42 @@ def test_end_to_end_and_nj(corpus, tmp_path):
     assert "| -5 dB | 1 |" in md and "| babble | 2 |" in md and "[1, inf) s" in md
 
 
+def test_rerun_skips_unchanged_inputs_and_rescores_changed_ones(corpus, tmp_path):
+    d = corpus / "data"
+    enh = tmp_path / "enh.scp"
+    enh.write_text((corpus / "enh.scp").read_text())
+    out = tmp_path / "sys" / "test" / "score"
+    argv = ["--ref_scp", str(d / "spk1.scp"), "--inf_scp", str(enh), "--out_dir", str(out),
+            "--metrics", "si_sdr", "--data_dir", str(d)]
+
+    def run(*extra):
+        assert score.main(argv + list(extra)) == 0
+        return json.loads((out / "meta.json").read_text())["date"], (out / "si_sdr").read_text()
+
+    first = run()
+    (out / "meta.json").write_text(json.dumps({"date": "marker"}))  # a re-score would rewrite it
+    assert run() == ("marker", first[1])  # same inputs: skipped
+    assert run("--nj", "2")[0] == "marker"  # worker count does not change a score
+    assert run("--skip_done", "false")[0] != "marker"  # forced
+    (out / "meta.json").write_text(json.dumps({"date": "marker"}))
+    assert run("--metrics", "si_sdr", "sdr")[0] != "marker"  # other options: scored again
+    # another estimate for utt0 (a new file in the table): scored again
+    row = enh.read_text().splitlines()
+    other = tmp_path / "utt0_other.wav"
+    sf.write(str(other), np.asarray(sf.read(row[1].split()[1])[0], np.float32), FS, subtype="FLOAT")
+    enh.write_text("\n".join([f"utt0 {other}"] + row[1:]) + "\n")
+    (out / "meta.json").write_text(json.dumps({"date": "marker"}))
+    date, vals = run("--metrics", "si_sdr", "sdr")
+    assert date != "marker"
+    assert vals.splitlines()[0] != first[1].splitlines()[0]  # utt0 now scored on utt1's estimate
+    # an audio file rewritten in place (same table): scored again
+    (out / "meta.json").write_text(json.dumps({"date": "marker"}))
+    x, _ = sf.read(str(other))
+    sf.write(str(other), (0.5 * x + 0.01).astype(np.float32), FS, subtype="FLOAT")
+    os.utime(other, ns=(os.stat(other).st_atime_ns, os.stat(other).st_mtime_ns + 10 ** 9))
+    assert run("--metrics", "si_sdr", "sdr")[0] != "marker"
+
+
 def test_custom_t60_bins_and_missing_condition(corpus, tmp_path):
     d = tmp_path / "data"
     d.mkdir()
