@@ -41,7 +41,7 @@ import torch
 from avse.enhance.noise_choice import NOISES, NoiseChoice
 from avse.enhance.noise_models import CompressedDomainNoise, decompress, quantile_psd
 from avse.errors import InputError
-from avse.nets.noise_tracker import load_tracker, log_power
+from avse.nets.noise_tracker import load_tracker, power_log
 
 _TRACKERS: dict = {}
 
@@ -107,7 +107,7 @@ class TrackerNoise(NoiseChoice):
         T = valid_frames(P)
         V = torch.zeros_like(P)
         if T > 0:
-            V[:, :T] = torch.exp(net(log_power(Y[:, :T].cpu())[None].float(), e)[0]).to(P.device) * self.bias
+            V[:, :T] = torch.exp(net(power_log(P[:, :T].cpu())[None], e)[0]).to(P.device) * self.bias
             if self.floor > 0:
                 V[:, :T] = torch.maximum(V[:, :T], quantile_psd(P[:, :T], bias=self.floor))
         return V

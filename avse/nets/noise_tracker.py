@@ -90,8 +90,13 @@ class NoiseTracker(nn.Module):
 
 
 def log_power(Y: torch.Tensor) -> torch.Tensor:
-    """``log(|Y|^2 + floor)`` of a linear STFT ``Y`` (..., F, T), the tracker's input."""
-    return Y.abs().pow(2).clamp_min(LOG_FLOOR).log()
+    """``log(|Y|^2)`` of a linear STFT ``Y`` (..., F, T), the tracker's input (:func:`power_log`)."""
+    return power_log(Y.abs().pow(2))
+
+
+def power_log(P: torch.Tensor) -> torch.Tensor:
+    """``log P`` of a power spectrogram ``P`` (..., F, T), floored at ``LOG_FLOOR``."""
+    return P.clamp_min(LOG_FLOOR).log()
 
 
 def is_nll(P: torch.Tensor, logV: torch.Tensor) -> torch.Tensor:
