@@ -237,22 +237,29 @@ class Oracle(NoiseChoice):
     with ``wav.scp`` for the input's normalisation; :func:`true_noise_stft`), fixed,
     in the linear domain: the bound of every blind noise model of the same enhancer.
     ``stat``: ``bin`` (the power per bin) or ``psd`` (its long-term mean: the bound of a
-    stationary model). The enhancer must see the mixture itself (not a cascade's later
-    step). :mod:`avse.enhance.oracle` removes the same noise without a prior."""
+    stationary model); ``smooth`` (odd number of frames, ``bin`` only): the power per bin
+    averaged over that many frames, a local noise PSD rather than the realised power: the
+    bound of a model of the noise variance (``tracker``), which cannot know the realisation.
+    The enhancer must see the mixture itself (not a cascade's later step).
+    :mod:`avse.enhance.oracle` removes the same noise without a prior."""
 
     needs = ("wav.scp", "noise1.scp")
     needs_frontend = True
 
-    def __init__(self, stat: str = "bin"):
+    def __init__(self, stat: str = "bin", smooth: int = 1):
         if stat not in ORACLE_STATS:
             raise InputError(f"noise model oracle: stat must be 'bin' or 'psd', got {stat!r}")
-        self.stat = stat
+        if int(smooth) != smooth or smooth < 1 or smooth % 2 == 0:
+            raise InputError(f"noise model oracle: smooth must be an odd number of frames >= 1, got {smooth!r}")
+        if stat == "psd" and smooth != 1:
+            raise InputError("noise model oracle: smooth is for stat: bin (psd is already the long-term mean)")
+        self.stat, self.smooth = stat, int(smooth)
 
     def observation(self, Xn, generator=None, frontend=None, measurement=None, psd=None, wav=None, noise1=None):
         if frontend is None or wav is None or noise1 is None:
             raise InputError("noise model oracle: needs frontend=, wav= (the mixture) and noise1= (its noise)")
         N, T = true_noise_stft(frontend, wav, noise1, decompress(Xn.to(torch.complex128), self._alpha(frontend)))
-        P = true_noise_power(N, T, self.stat)
+        P = true_noise_power(N, T, self.stat, self.smooth)
         return CompressedDomainNoise(self._alpha(frontend), psd=P.to(Xn.real.dtype), measurement=measurement)
 
 

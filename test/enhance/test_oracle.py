@@ -103,8 +103,19 @@ def test_oracle_noise_model_gives_the_true_noise_power_in_the_enhancers_units():
     assert float(P[:, T:].abs().max()) == 0.0                 # padding frames: no noise
     lt = NOISES.build("oracle", stat="psd").observation(Xn, frontend=FE, wav=y, noise1=n).linear_psd()
     assert torch.allclose(lt[:, :T].to(torch.float64), Pn.mean(-1, keepdim=True).expand_as(Pn), rtol=1e-3)
+    # smooth: the per-bin power averaged over 5 frames (a local PSD), the ends averaged over fewer
+    sm = NOISES.build("oracle", smooth=5).observation(Xn, frontend=FE, wav=y, noise1=n).linear_psd()
+    t = T // 2
+    assert torch.allclose(sm[:, t].to(torch.float64), Pn[:, t - 2:t + 3].mean(-1), rtol=1e-3)
+    assert torch.allclose(sm[:, 0].to(torch.float64), Pn[:, :3].mean(-1), rtol=1e-3)
+    assert float(sm[:, T:].abs().max()) == 0.0
     with pytest.raises(InputError, match="stat"):
         NOISES.build("oracle", stat="frame")
+    for bad in (2, 0, 1.5):
+        with pytest.raises(InputError, match="smooth"):
+            NOISES.build("oracle", smooth=bad)
+    with pytest.raises(InputError, match="smooth"):
+        NOISES.build("oracle", stat="psd", smooth=3)
     with pytest.raises(InputError, match="noise1"):
         NOISES.build("oracle").observation(Xn, frontend=FE, wav=y)
     # an enhancer with this noise model asks the enhance stage for both tables
