@@ -30,8 +30,8 @@ def _lines(path):
 
 def test_stages_1_to_3_make_valid_dirs(recipe):
     d, env = recipe
-    for s in ("train", "valid", "test", "noise_train", "noise_test", "noise_dev", "test_noisy", "test_reverb",
-              "dev_noisy"):
+    for s in ("train", "valid", "test", "noise_train", "noise_test", "noise_dev", "noise_train_many", "test_noisy",
+              "test_reverb", "dev_noisy"):
         r = subprocess.run([f"{d}/utils/validate_data_dir.sh", f"{d}/data/{s}"], env=env,
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
@@ -57,6 +57,12 @@ def test_stages_1_to_3_make_valid_dirs(recipe):
     dev_noise, train_noise = first_second("noise_dev"), first_second("noise_train")
     assert len(dev_noise) == 12 and not any(np.allclose(a, b) for a in dev_noise for b in train_noise)
     assert {l.split()[1] for l in _lines(f"{d}/data/noise_dev/utt2noise")} == {"babble", "cafe", "music", "traffic"}
+    # the noise tracker's training noise: every training type, other recordings than training's and dev's
+    many = first_second("noise_train_many")
+    types = {split: {l.split()[1] for l in _lines(f"{d}/data/{split}/utt2noise")}
+             for split in ("noise_train", "noise_train_many")}
+    assert types["noise_train_many"] == types["noise_train"] and len(many) == len(types["noise_train"])  # 1 each: tiny
+    assert not any(np.allclose(a, b) for a in many for b in train_noise + dev_noise)
 
 
 def test_rerun_skips_finished_work(recipe):
@@ -213,8 +219,9 @@ def test_noise_embed_stage_4_and_option_checks(recipe, tmp_path):
                    "--noise_tracker_args", "--steps 2 --batch_size 2 --max_speech 3 --hidden 8 --blocks 2 "
                    "--embeds_per_type 2 --seconds 0.5"], env)
     assert os.path.isfile(os.path.join(d, "exp", "noise_embed", "model.pt"))
-    with open(os.path.join(d, "exp", "noise_tracker", "config.yaml")) as f:   # conditioned on that embedding
-        assert "exp/noise_embed/model.pt" in f.read()
+    with open(os.path.join(d, "exp", "noise_tracker", "config.yaml")) as f:   # conditioned on that embedding,
+        conf = f.read()                                                          # trained on the larger noise set
+    assert "exp/noise_embed/model.pt" in conf and "noise_dir: data/noise_train_many" in conf
     with open(os.path.join(d, "exp", "noise_embed", "retrieval.txt")) as f:
         assert "audio->text" in f.read()
 

@@ -72,8 +72,9 @@ noise_embed_test=noise_test
 noise_embed_sets=    # test sets given noise conditions (text, image, clip) at the start of stage 5:
                      # ${dumpdir}/raw/<set>_cond, enhanced by configs listed as CONFIG:<set>_cond, scored in stage 6
 noise_tracker_config=  # YAML of avse.bin.train_noise_tracker: stage 4 also trains the learned noise tracker
-                       # (noise: tracker) on data/${train_set} speech + data/${noise_embed_train} noise ->
+                       # (noise: tracker) on data/${train_set} speech + data/${noise_tracker_train} noise ->
                        # ${expdir}/noise_tracker/model.pt, conditioned on the noise embedding where there is one
+noise_tracker_train=   # noise data dir of the tracker (empty: ${noise_embed_train})
 noise_tracker_args=    # extra flags for avse.bin.train_noise_tracker
 
 # Listening page (stage 8)
@@ -103,6 +104,7 @@ Usage: $0 --train_set <name> --valid_set <name> --test_sets "<names>" [options]
   --noise_embed_config YAML  train the noise embedding in stage 4 (avse.bin.train_noise_embed)
   --noise_embed_sets "<names>" test sets conditioned (text/image/clip) into <set>_cond in stage 5
   --noise_tracker_config YAML  train the noise tracker in stage 4 (avse.bin.train_noise_tracker)
+  --noise_tracker_train DIR   noise data dir of the tracker (default: --noise_embed_train's)
   --lip_backend NAME|null   lip extraction for video.scp and video<k>.scp (none, haar, box)
   --lip_conf "{...}"        lip backend options (YAML mapping)
   --local_data_opts "..."   options of local/data.sh
@@ -225,7 +227,8 @@ fi
 noise_tracker_dir=${expdir}/noise_tracker
 if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && [ -n "${noise_tracker_config}" ]; then
     log "Stage 4: noise tracker -> ${noise_tracker_dir}"
-    need "data/${noise_embed_train}/wav.scp" "run stage 1 first (the noise recordings)"
+    noise_tracker_train=${noise_tracker_train:-${noise_embed_train}}
+    need "data/${noise_tracker_train}/wav.scp" "run stage 1 first (the noise recordings)"
     embed_flags=
     if [ -n "${noise_embed_config}" ]; then
         need "${noise_embed_dir}/model.pt" "train the noise embedding first"
@@ -235,7 +238,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && [ -n "${noise_tracker_config
     if [ ! -f "${noise_tracker_dir}/model.pt" ]; then
         ${train_cmd} --num-threads 2 "${noise_tracker_dir}/train.log" \
             python -m avse.bin.train_noise_tracker --config "${noise_tracker_config}" \
-                --speech_dir "data/${train_set}" --noise_dir "data/${noise_embed_train}" ${embed_flags} \
+                --speech_dir "data/${train_set}" --noise_dir "data/${noise_tracker_train}" ${embed_flags} \
                 --out_dir "${noise_tracker_dir}" --fs "${fs}" --seed "${seed}" --num_threads 2 ${noise_tracker_args}
     fi
 fi

@@ -60,8 +60,8 @@ set -euo pipefail
 #       and with the embedding-conditioned noise model (conf/enhance_udiffse_plus_noise_{text,image,clip}.yaml),
 #       beside a blind rank-24 NMF with the same robust M-steps (conf/enhance_udiffse_plus_nmf_robust.yaml);
 #       stage 4 also trains the learned noise tracker (conf/noise_tracker.yaml: noise variance per bin
-#       from the noisy input, conditioned on the embedding; trained on simulated mixtures, so not
-#       unsupervised with respect to the noise), run blind and per modality
+#       from the noisy input, conditioned on the embedding; trained on simulated mixtures of training
+#       speech and data/noise_train_many, so not unsupervised with respect to the noise), run blind and per modality
 #       (conf/enhance_udiffse_plus_noise_tracker{,_text,_image,_clip}.yaml) on those sets and on
 #       dev_noisy_nonstat (validation speakers, training noise), and blind on dev_noisy_nonstat_heldout
 #       (validation speakers, held-out noise recordings data/noise_dev: for choosing its settings)
@@ -167,6 +167,7 @@ case "${noise_embed}" in
             inference_config+=" conf/enhance_udiffse_plus_noise_tracker${m}.yaml:${sets}"
         done
         extra+=(--noise_embed_config conf/noise_embed.yaml --noise_tracker_config conf/noise_tracker.yaml
+                --noise_tracker_train noise_train_many
                 --noise_embed_sets "test_noisy test_noisy_nonstat dev_noisy_nonstat")
         ;;
     *) echo "--noise_embed must be true or false, got '${noise_embed}'" >&2; exit 2 ;;

@@ -3,7 +3,10 @@
 # data/{train,valid,test} (speech + mouth video) and data/{noise_train,noise_test}, plus
 # data/noise_dev: held-out recordings of the non-stationary types (new instances of the
 # procedural noises; babble from training talkers) for choosing the settings of models trained
-# on noise (issue D3's noise tracker) without rewarding memorised training recordings.
+# on noise (issue D3's noise tracker) without rewarding memorised training recordings, and
+# data/noise_train_many: more instances of every training noise type (the corpus's three per
+# type are too few for a model that learns noise: issue D3's tracker memorises them), from
+# their own seed, babble from training talkers.
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}) $*" >&2; }
 
@@ -35,7 +38,11 @@ fi
 python -m avse.bin.prep_synthetic_noise --out_dir data/noise_dev --wav_dir "${corpus}/noise_dev" \
     --noise_types "[babble, cafe, music, traffic]" --per_type 3 --seconds 12 --speech_dir data/train \
     --seed $((seed + 101))
-for d in train valid test noise_train noise_test noise_dev; do
+case "${size}" in tiny) many=1 ;; large) many=40 ;; *) many=20 ;; esac   # recordings per type
+python -m avse.bin.prep_synthetic_noise --out_dir data/noise_train_many --wav_dir "${corpus}/noise_train_many" \
+    --noise_types "[$(cut -d' ' -f2 data/noise_train/utt2noise | LC_ALL=C sort -u | paste -sd, -)]" \
+    --per_type "${many}" --seconds 12 --speech_dir data/train --seed $((seed + 202))
+for d in train valid test noise_train noise_test noise_dev noise_train_many; do
     utils/validate_data_dir.sh "data/${d}"
 done
 log "mini_av ready: $(du -sh "${corpus}" | cut -f1) in ${corpus}"
