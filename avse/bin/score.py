@@ -176,19 +176,18 @@ _NOT_INPUTS = ("nj", "verbose", "skip_done")  # options that do not change a sco
 _COND_TABLES = ("utt2snr", "utt2noise", "utt2t60")
 
 
-def input_digest(args) -> str:
-    """Digest of what the scores depend on (call after :func:`expand_sources`): the options,
+def input_digest(args, ctx: dict) -> str:
+    """Digest of what the scores depend on (``ctx``: :func:`build_context`'s): the options,
     the tables (scp, timing, condition and T60 tables, ``sources.json``) and every audio
-    file the scp tables list, each by path, size and modification time."""
+    file scored, each by path, size and modification time."""
     tables = [*args.ref_scp, *args.inf_scp, args.mix_scp, args.timing_json]
     inf_dir = os.path.dirname(os.path.abspath(args.inf_scp[0]))
     tables += [os.path.join(inf_dir, n) for n in ("utt2t60_est", "sources.json")]
     if args.data_dir:
         tables += [os.path.join(args.data_dir, n) for n in _COND_TABLES]
     sigs = [source_signature(p) for p in tables if p]
-    for p in [*args.ref_scp, *args.inf_scp, args.mix_scp]:
-        if p and os.path.isfile(p):
-            sigs += [source_signature(v) for v in read_table(p).values()]
+    for t in [*ctx["refs"], *ctx["infs"], ctx["mix"] or {}]:
+        sigs += [source_signature(v) for v in t.values()]
     opts = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_INPUTS}
     return digest(json.dumps([opts, sigs], default=str))
 
@@ -358,7 +357,8 @@ def run(args) -> dict:
         raise InputError(f"{args.data_dir}: data directory not found")
     timing = read_timing(args.timing_json) if args.timing_json else {}
     expand_sources(args)
-    inputs = input_digest(args)
+    ctx, keys = build_context(args)
+    inputs = input_digest(args, ctx)
     done = done_info(args.out_dir)
     summary_path = os.path.join(args.out_dir, "summary.json")
     if args.skip_done and done and done.get("inputs") == inputs and os.path.isfile(summary_path):
@@ -366,7 +366,6 @@ def run(args) -> dict:
                  args.out_dir)
         with open(summary_path, encoding="utf-8") as f:
             return json.load(f)
-    ctx, keys = build_context(args)
     metrics = list(ctx["metrics"]) + ([SI_SDRI] if ctx["mix"] is not None else [])
     sys_default, set_default = default_names(args.out_dir)
     system = args.system or sys_default
