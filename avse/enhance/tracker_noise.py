@@ -17,14 +17,15 @@ this model has seen noisy mixtures in training: it is not unsupervised with resp
 to the noise (the speech prior still is).
 
 Measured on mini_av (``egs/mini_av/avse1/RESULTS_noise_tracker.md``; CPU prior,
-UDiffSE+, ``bias: 0.5``, ``floor: 2``, tracker trained on 20 noise recordings per type;
-SI-SDR in dB): at -5 dB in babble, cafe, music and traffic (``test_noisy_nonstat``) blind
-stationary -2.92, this model blind -2.11, told the scene by text -2.11, a picture -2.09, a
-noise clip -2.09: the time course gains, the condition does not (on unseen noise
-recordings). Over all types at -5/0/+5 dB (``test_noisy``) it still loses to the stationary
-model (3.77 against 4.57), on the stationary noises. With the true noise power averaged over
-5 frames (``noise: oracle``, ``smooth: 5``: the bound of a variance model) the same sampler
-reaches +0.71 on ``test_noisy_nonstat``: the tracker is the limit, not the sampler.
+UDiffSE+, ``bias: 0.5``, ``floor: 2``, tracker trained 6000 steps on 20 noise recordings
+per type; SI-SDR in dB): at -5 dB in babble, cafe, music and traffic (``test_noisy_nonstat``)
+blind stationary -2.92, this model blind -1.93, told the scene by text -1.92, a picture
+-1.93, a noise clip -1.90: the time course gains, the condition adds at most 0.03 on unseen
+noise recordings. Over all types at -5/0/+5 dB (``test_noisy``) it still loses to the
+stationary model (4.22-4.28 against 4.57), on the stationary noises. With the true noise
+power averaged over 5 frames (``noise: oracle``, ``smooth: 5``: the bound of a variance
+model) the same sampler reaches +0.71 on ``test_noisy_nonstat``: the tracker is the limit,
+not the sampler.
 
 Options: ``model`` (the tracker file), ``embed`` (None: no condition, the tracker's
 null embedding; ``text``, ``image``, ``clip``, ...: the table to condition on; the
