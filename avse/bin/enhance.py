@@ -24,7 +24,8 @@ method of the other kind of prior is refused with an error.
 
 Restoration methods of :mod:`avse.enhance.restoration` (same prior): ``dps_informed``
 (needs ``rir1.scp`` in ``--data_dir``), ``buddy`` (writes ``utt2t60_est``, the blind T60
-estimate in s), ``separate`` and ``joint`` (K sources). An enhancer declares its
+estimate in s; ``--t60_estimate input`` writes instead, for any method, the blind estimate
+of the input recording by :mod:`avse.dsp.t60_blind`), ``separate`` and ``joint`` (K sources). An enhancer declares its
 per-utterance inputs in ``needs`` (data-dir tables such as ``rir1.scp``, passed as
 ``rir1=np.ndarray``; ``frontend``; ``fs``) and ``needs_grad`` (DPS: the score function
 then keeps the autograd graph). K-source output: ``OUT/wav/<key>_s<k>.wav`` listed in
@@ -82,6 +83,9 @@ from avse.utils.device import resolve_device
 from avse.utils.fileio import write_json
 from avse.utils.seeding import stable_hash
 
+#: what ``utt2t60_est`` holds (``--t60_estimate``)
+T60_ESTIMATES = ("method", "input")
+
 log = logging.getLogger("avse.enhance")
 
 
@@ -124,6 +128,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lip_variance_temper", type=float, default=1.0,
                    help="weight of the lip part of a lip-variance prior's speech envelope (log sigma_d = "
                         "base + w delta(lips)); 1 = as trained, < 1 a less confident envelope")
+    p.add_argument("--t60_estimate", default="method", choices=list(T60_ESTIMATES),
+                   help="the T60 written to utt2t60_est: 'method' the method's own (buddy's room fit; "
+                        "none for the others), 'input' the blind estimate of the input recording "
+                        "(avse.dsp.t60_blind, any method)")
     add_job_args(p)
     return p
 
@@ -228,6 +236,18 @@ class Enhance:
             y, nfe = enhance_waveform(self.m, self.enhancer, x / scale, gen, score_fn=score_fn, **self.aux(key))
         return y * scale, nfe
 
+    @staticmethod
+    def t60(x: np.ndarray, fs: int) -> float | None:
+        """Blind T60 (s) of the input ``x`` (N,) at ``fs`` Hz (:mod:`avse.dsp.t60_blind`);
+        ``None`` (with a warning) when the recording is too short, ``nan`` without a free decay."""
+        from avse.dsp.t60_blind import MIN_SECONDS, estimate_t60
+
+        if len(x) < MIN_SECONDS * fs:
+            log.warning("input of %.2f s: too short for a blind T60 estimate (%.1f s); none written",
+                        len(x) / fs, MIN_SECONDS)
+            return None
+        return estimate_t60(x, fs)
+
     def __call__(self, key: str) -> dict:
         x, fs = load_audio(self.wavs[key], self.m.fs, utt=key, allow_silent=True)
         out = os.path.join(self.wav_dir, f"{key}.wav")
@@ -257,9 +277,13 @@ class Enhance:
             rows["_sources"] = f"{k_src} {self.assignment}"
         else:
             save_audio(out, y, fs, subtype="FLOAT")
-        t60 = (getattr(self.enhancer, "last_stats", None) or {}).get("t60")
-        if t60 is not None and not passthrough:
-            rows["utt2t60_est"] = f"{float(t60):.4f}"
+        if self.args.t60_estimate == "input":   # every row; nan where no estimate could be made
+            t60 = self.t60(x, fs)
+            rows["utt2t60_est"] = "nan" if t60 is None or not np.isfinite(t60) else f"{t60:.4f}"
+        else:
+            t60 = (getattr(self.enhancer, "last_stats", None) or {}).get("t60")
+            if t60 is not None and not passthrough:
+                rows["utt2t60_est"] = f"{float(t60):.4f}"
         rows.update({"wav.scp": out, "utt2dur": f"{len(x) / fs:.4f}", "_seconds": f"{time.perf_counter() - t0:.4f}",
                      "_duration": f"{len(x) / fs:.4f}", "_nfe": str(nfe), "_passthrough": str(int(passthrough))})
         if self.utt2spk is not None:

@@ -11,6 +11,7 @@ SI-SDR per utterance (``pit``, :mod:`avse.metrics.pit`) or in their order (``fix
 estimate k with reference k), and every metric is averaged over the K pairs. The command with its inputs, outputs and options is :mod:`avse.bin.score`.
 """
 import logging
+import math
 import multiprocessing
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -33,20 +34,26 @@ SI_SDRI = "si_sdri"
 def t60_errors(inf_scp: str, data_dir: Optional[str], keys: Sequence[str]) -> Dict[str, float]:
     """``|T60_est - T60| / T60`` per utterance from ``utt2t60_est`` next to the estimates
     (blind dereverberation) and ``<data_dir>/utt2t60`` (its last field: the measured T60);
-    empty when either is missing."""
+    empty when either is missing. An estimate ``nan`` (none made: too short a recording,
+    no free decay) is left out, with a warning giving the count."""
     est_p = os.path.join(os.path.dirname(os.path.abspath(inf_scp)), "utt2t60_est")
     if not data_dir or not os.path.isfile(est_p) or not os.path.isfile(os.path.join(data_dir, "utt2t60")):
         return {}
     est, ref = read_table(est_p), read_table(os.path.join(data_dir, "utt2t60"))
-    out = {}
+    out, missing = {}, 0
     for k in keys:
         if k in est and k in ref:
             try:
                 e, r = float(est[k].split()[-1]), float(ref[k].split()[-1])
             except ValueError as err:
                 raise InputError(f"utterance {k!r}: bad T60 value in {est_p} or utt2t60: {err}") from err
-            if r > 0:
+            if r > 0 and math.isfinite(e):
                 out[k] = abs(e - r) / r
+            elif not math.isfinite(e):
+                missing += 1
+    if missing:
+        log.warning("%s: no T60 estimate (nan) for %d of %d utterances; left out of t60_rel_err",
+                    est_p, missing, len(keys))
     return out
 
 

@@ -175,3 +175,35 @@ def test_clear_errors(model, noisy_dir, tmp_path, capfd):
     assert main([*base, "--model", wrong, "--out_dir", out + "6"]) == 1
     assert "utterance 'u0'" in capfd.readouterr().err
     assert not os.path.exists(os.path.join(out + "6", "wav", "u0.wav"))
+
+
+def test_t60_estimate_of_the_input(model, tmp_path, capfd):
+    """--t60_estimate input: utt2t60_est holds avse.dsp.t60_blind's estimate of each input
+    (nan for a recording under 0.5 s); the default (method) writes none for udiffse."""
+    from avse.dsp.t60_blind import estimate_t60
+
+    d = tmp_path / "rev"
+    d.mkdir()
+    rng = np.random.default_rng(3)
+    n = np.arange(int(0.6 * 16000))
+    rir = rng.standard_normal(n.size) * 10.0 ** (-3.0 * n / (0.6 * 16000))   # T60 0.6 s
+    x = np.convolve(speechlike(2.0, seed=7), rir)[:32000]
+    x = (0.7 * x / np.max(np.abs(x))).astype(np.float32)
+    sf.write(str(d / "r.wav"), x, 16000, subtype="FLOAT")
+    sf.write(str(d / "s.wav"), x[:4000], 16000, subtype="FLOAT")
+    (d / "wav.scp").write_text(f"r {d / 'r.wav'}\ns {d / 's.wav'}\n")
+    base = ["--config", _conf(tmp_path), "--model", model, "--data_dir", str(d), "--progress", "false"]
+    out = str(tmp_path / "out")
+    assert main([*base, "--out_dir", out, "--t60_estimate", "input"]) == 0
+    assert main([*base, "--out_dir", out, "--t60_estimate", "input", "--merge", "true"]) == 0
+    assert "too short for a blind T60 estimate" in capfd.readouterr().err
+    est = read_table(os.path.join(out, "utt2t60_est"))
+    assert list(est) == ["r", "s"] and est["s"] == "nan"
+    assert float(est["r"]) == pytest.approx(estimate_t60(sf.read(str(d / "r.wav"), dtype="float32")[0], 16000),
+                                             abs=1e-4)
+    assert 0.3 < float(est["r"]) < 1.2
+    plain = str(tmp_path / "plain")
+    assert main([*base, "--out_dir", plain]) == 0 and main([*base, "--out_dir", plain, "--merge", "true"]) == 0
+    assert not os.path.exists(os.path.join(plain, "utt2t60_est"))
+    with pytest.raises(SystemExit):
+        main([*base, "--out_dir", str(tmp_path / "bad"), "--t60_estimate", "room"])

@@ -99,6 +99,14 @@ def test_informed_and_blind_dereverberation_stage(model, data, tmp_path, capfd):
     err = {k: float(v) for k, v in read_table(str(sc / "t60_rel_err")).items()}
     assert err == pytest.approx({k: abs(v - 0.3) / 0.3 for k, v in t60.items()}, abs=1e-3)
     assert json.load(open(sc / "summary.json"))["t60_rel_err"] == pytest.approx(float(np.median(list(err.values()))), abs=1e-3)
+    # an utterance without an estimate (nan) is left out of the T60 error, with a warning
+    with open(os.path.join(out, "utt2t60_est"), "w") as f:
+        f.write(f"u0 {t60['u0']:.4f}\nu1 nan\n")
+    sc2 = tmp_path / "score_nan"
+    assert score.main(["--ref_scp", os.path.join(data, "spk1.scp"), "--inf_scp", os.path.join(out, "wav.scp"),
+                       "--out_dir", str(sc2), "--metrics", "si_sdr", "--data_dir", data, "--pit", "off"]) == 0
+    assert list(read_table(str(sc2 / "t60_rel_err"))) == ["u0"]
+    assert "no T60 estimate (nan) for 1 of 2 utterances" in capfd.readouterr().err
 
 
 def test_separation_outputs_are_scored_with_pit(model, data, tmp_path):
