@@ -25,9 +25,10 @@ method of the other kind of prior is refused with an error.
 Restoration methods of :mod:`avse.enhance.restoration` (same prior): ``dps_informed``
 (needs ``rir1.scp`` in ``--data_dir``), ``buddy`` (writes ``utt2t60_est``, the blind T60
 estimate in s; ``--t60_estimate input`` writes instead, for any method, the blind estimate
-of the input recording by :mod:`avse.dsp.t60_blind`), ``separate`` and ``joint`` (K sources). An enhancer declares its
-per-utterance inputs in ``needs`` (data-dir tables such as ``rir1.scp``, passed as
-``rir1=np.ndarray``; ``frontend``; ``fs``) and ``needs_grad`` (DPS: the score function
+of the input recording by :mod:`avse.dsp.t60_blind`, ``nan`` where it makes none),
+``separate`` and ``joint`` (K sources). An enhancer declares its per-utterance inputs in
+``needs`` (data-dir tables such as ``rir1.scp``, passed as ``rir1=np.ndarray``;
+``frontend``; ``fs``) and ``needs_grad`` (DPS: the score function
 then keeps the autograd graph). K-source output: ``OUT/wav/<key>_s<k>.wav`` listed in
 ``OUT/spk<k>.scp`` (k = 1..K); ``OUT/wav.scp`` lists source 1; ``OUT/sources.json``
 (:mod:`avse.data.sources`) says how ``avse.bin.score`` pairs them with the data dir's
@@ -243,7 +244,7 @@ class Enhance:
         from avse.dsp.t60_blind import MIN_SECONDS, estimate_t60
 
         if len(x) < MIN_SECONDS * fs:
-            log.warning("input of %.2f s: too short for a blind T60 estimate (%.1f s); none written",
+            log.warning("input of %.2f s: too short for a blind T60 estimate (%.1f s); written as nan",
                         len(x) / fs, MIN_SECONDS)
             return None
         return estimate_t60(x, fs)
