@@ -77,15 +77,13 @@ from avse.data.sources import ESTIMATES_FILE
 from avse.data.uttjobs import Stage, collect_rows, merge_jobs, run_stage, stage_config
 from avse.errors import InputError, StageError
 from avse.enhance.base import aux_keyword
+from avse.enhance.method_config import T60_ESTIMATES
 from avse.io.audio import load_audio, save_audio
 from avse.io.scp import read_table
 from avse.utils.config import add_job_args, none_or, save_config, str2bool, yaml_value
 from avse.utils.device import resolve_device
 from avse.utils.fileio import write_json
 from avse.utils.seeding import stable_hash
-
-#: what ``utt2t60_est`` holds (``--t60_estimate``)
-T60_ESTIMATES = ("method", "input")
 
 log = logging.getLogger("avse.enhance")
 

@@ -26,3 +26,10 @@ def test_later_options_are_laid_over_recorded_ones():
     assert out == {"method": "udiffse_plus", "method_conf": {"n_steps": 30, "noise_conf": {"domain": "linear", "bias": 3}},
                    "lip_guidance": 2.0}
     assert base["method_conf"]["noise_conf"]["bias"] == 2   # not changed in place
+
+
+def test_t60_estimate_is_a_setting_with_known_values():
+    ok = resolve_settings({"method": "udiffse_plus", "t60_estimate": "input"}, "c.yaml")
+    assert ok["t60_estimate"] == "input"
+    with pytest.raises(InputError, match="t60_estimate must be one of"):
+        resolve_settings({"method": "udiffse_plus", "t60_estimate": "room"}, "c.yaml")
