@@ -53,7 +53,6 @@ DEFAULTS: Dict[str, object] = dict(
     n_sub=7,                  # most sub-frames of a decay
     min_sub=3,                # least decreasing sub-frames of a free decay
     use_max=True,             # the peak magnitude must decrease too (Löllmann et al.)
-    ext_db=None,              # after min_sub, go on while a sub-frame stays below the run's minimum + ext_db dB
     noise_pct=5.0,            # percentile of the sub-frame energies taken as noise floor
     start_db=6.0,             # a decay starts at least this far above the floor (dB)
     quantile=0.2,             # order statistic of the pooled candidates
@@ -99,8 +98,8 @@ def ml_decay_t60(segments: Sequence[np.ndarray], floor: float, dt: float, grid: 
 
 
 def free_decays(y: np.ndarray, fs: float, block_s: float, sub_blocks: int, n_sub: int, min_sub: int,
-                use_max: bool = True, noise_pct: float = 5.0, start_db: float = 6.0,
-                ext_db: float | None = None) -> Tuple[List[np.ndarray], float, float]:
+                use_max: bool = True, noise_pct: float = 5.0, start_db: float = 6.0
+                ) -> Tuple[List[np.ndarray], float, float]:
     """Free decays of the band signal ``y`` ``(N,)`` at ``fs`` Hz (step 2 of the module doc).
 
     Returns ``(segments, floor, dt)``: block mean squares of each decay (1-D arrays), the
@@ -124,13 +123,7 @@ def free_decays(y: np.ndarray, fs: float, block_s: float, sub_blocks: int, n_sub
         if not start[s]:
             continue
         n = 1
-        while n < n_sub and s + n < ns:
-            if n >= min_sub and ext_db is not None:
-                ok = es[s + n] < es[s:s + n].min() * 10.0 ** (ext_db / 10.0)
-            else:
-                ok = dec[s + n - 1]
-            if not ok:
-                break
+        while n < n_sub and s + n < ns and dec[s + n - 1]:
             n += 1
         if n >= min_sub:
             segs.append(e[s * sub_blocks:(s + n) * sub_blocks])
@@ -188,8 +181,7 @@ def estimate_t60(x: np.ndarray, fs: int, **options) -> float:
     cands, n_seg = [], 0
     for y in ys:
         segs, floor, dt = free_decays(y, fsp, o["block_s"], int(o["sub_blocks"]), int(o["n_sub"]),
-                                      int(o["min_sub"]), o["use_max"], o["noise_pct"], o["start_db"],
-                                      o["ext_db"])
+                                      int(o["min_sub"]), o["use_max"], o["noise_pct"], o["start_db"])
         n_seg += len(segs)
         t = ml_decay_t60(segs, max(floor, 1e-30), dt, grid, o["amp_db"], int(o["sub_blocks"]))
         cands.extend(t[np.isfinite(t)].tolist())

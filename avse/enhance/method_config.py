@@ -6,8 +6,9 @@ the lip options of an audio-visual prior (``lip_rel_source``, ``lip_degrade``,
 ``lip_guidance``, ``lip_rel_guidance``, ``lip_variance_temper`` (the weight of a
 lip-variance prior's lip envelope), ``lip_sources`` (the talkers of a separation
 conditioned on their own lips), the model files ``lip_fallback_model`` and
-``lip_rel_model``, and ``t60_estimate`` (what ``utt2t60_est`` holds: :data:`T60_ESTIMATES`)). :func:`resolve_settings` checks them (the enhancer is built, so a bad
-option fails where it is written) and fills ``method_conf`` with the constructor's
+``lip_rel_model``, and ``t60_estimate`` (what ``utt2t60_est`` holds: :data:`T60_ESTIMATES`)).
+:func:`resolve_settings` checks them (the enhancer is built, so a bad option fails where
+it is written) and fills ``method_conf`` with the constructor's
 defaults, so that a recorded config keeps its meaning if a later avse changes a default
 (nested mappings such as ``noise_conf`` are kept as written). :func:`merge_settings`
 lays options given later (a command line) over recorded ones.

@@ -47,10 +47,10 @@ def t60_errors(inf_scp: str, data_dir: Optional[str], keys: Sequence[str]) -> Di
                 e, r = float(est[k].split()[-1]), float(ref[k].split()[-1])
             except ValueError as err:
                 raise InputError(f"utterance {k!r}: bad T60 value in {est_p} or utt2t60: {err}") from err
-            if r > 0 and math.isfinite(e):
-                out[k] = abs(e - r) / r
-            elif not math.isfinite(e):
+            if not math.isfinite(e):
                 missing += 1
+            elif r > 0:
+                out[k] = abs(e - r) / r
     if missing:
         log.warning("%s: no T60 estimate (nan) for %d of %d utterances; left out of t60_rel_err",
                     est_p, missing, len(keys))
