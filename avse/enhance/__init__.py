@@ -11,7 +11,8 @@ enhancer), :mod:`~avse.enhance.restoration` (``dps_informed``, ``buddy``, ``sepa
 ``joint``) and :mod:`~avse.enhance.cascade` (``cascade``: methods in sequence), :mod:`~avse.enhance.wpe`
 (``wpe``: weighted prediction error dereverberation, a step after the denoiser),
 :mod:`~avse.enhance.oracle` (``oracle_noise``: the true noise of a simulated mixture removed,
-the upper bound of a noise model); the VAE
+the upper bound of a noise model), :mod:`~avse.enhance.wiener` (``wiener``: the Wiener gain of a noise
+model, no prior); the VAE
 baselines (issue D2): :mod:`~avse.enhance.vae_em` (``vae_mcem``, ``vae_vem``: EM with NMF
 noise and a VAE prior of :mod:`avse.nets.vae`).
 """
@@ -21,6 +22,7 @@ from avse.enhance.restoration import BUDDy, DPSInformed, Joint, Separate  # regi
 from avse.enhance.cascade import Cascade  # registers it
 from avse.enhance.wpe import WPE  # registers it
 from avse.enhance.oracle import OracleNoise  # registers it
+from avse.enhance.wiener import NoiseModelWiener  # registers it
 from avse.enhance.vae_em import VAEMCEM, VAEVEM  # registers them
 
 __all__ = ["ENHANCERS", "DiffusionEnhancer", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint", "Cascade",
