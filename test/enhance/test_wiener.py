@@ -96,3 +96,26 @@ def test_silence_passes_through_and_bad_settings_are_refused():
     compressed = ENHANCERS.build("wiener", noise="stationary", noise_conf={"domain": "compressed"})
     with pytest.raises(InputError, match="linear noise variance"):
         compressed(None, None, X, frontend=FE)
+
+
+def test_mini_av_wiener_tracker_configs_differ_only_in_the_condition():
+    """conf/enhance_wiener_noise_tracker{,_text,_image,_clip}.yaml: one tracker and gain, the
+    embedding the only difference (null: blind); each builds its enhancer."""
+    import os
+
+    import yaml
+
+    from testutils import REPO
+
+    conf = os.path.join(REPO, "egs", "mini_av", "avse1", "conf")
+    seen = {}
+    for embed, suffix in ((None, ""), ("text", "_text"), ("image", "_image"), ("clip", "_clip")):
+        with open(os.path.join(conf, f"enhance_wiener_noise_tracker{suffix}.yaml")) as f:
+            c = yaml.safe_load(f)
+        assert c["method"] == "wiener" and c["method_conf"]["noise"] == "tracker"
+        assert c["method_conf"]["noise_conf"].pop("embed") == embed
+        seen[suffix] = c
+        w = ENHANCERS.build("wiener", **dict(c["method_conf"], noise_conf=dict(c["method_conf"]["noise_conf"],
+                                                                                  embed=embed)))
+        assert ("noise_embed_%s.scp" % embed in w.needs) == (embed is not None)
+    assert all(c == seen[""] for c in seen.values())

@@ -62,7 +62,9 @@ set -euo pipefail
 #       stage 4 also trains the learned noise tracker (conf/noise_tracker.yaml: noise variance per bin
 #       from the noisy input, conditioned on the embedding; trained on simulated mixtures of training
 #       speech and data/noise_train_many, so not unsupervised with respect to the noise), run blind and per modality
-#       (conf/enhance_udiffse_plus_noise_tracker{,_text,_image,_clip}.yaml) on those sets and on
+#       (conf/enhance_udiffse_plus_noise_tracker{,_text,_image,_clip}.yaml; and the same variance in
+#       the Wiener gain without a prior, conf/enhance_wiener_noise_tracker{,_text,_image,_clip}.yaml,
+#       beside the Wiener gain of the stationary model, conf/enhance_wiener_stationary.yaml) on those sets and on
 #       dev_noisy_nonstat (validation speakers, training noise), and blind on dev_noisy_nonstat_heldout
 #       (validation speakers, held-out noise recordings data/noise_dev: for choosing its settings)
 modality=ao
@@ -161,11 +163,14 @@ case "${noise_embed}" in
             conf/enhance_udiffse.yaml conf/enhance_udiffse_plus_fast.yaml conf/enhance_udiffse_plus_paper_noise.yaml"
         inference_config+=" conf/enhance_udiffse_plus_nmf_robust.yaml:${cond}"   # blind, robust NMF (ablation)
         for m in text image clip; do inference_config+=" conf/enhance_udiffse_plus_noise_${m}.yaml:${cond}"; done
-        # the learned noise tracker, blind (null condition) and told the scene by each modality
+        # the learned noise tracker, blind (null condition) and told the scene by each modality, in
+        # UDiffSE+ and in the Wiener gain (no prior), beside the Wiener gain of the stationary model
         for m in "" _text _image _clip; do
             sets="${cond},${dev_cond}"; [ -n "${m}" ] || sets+=",${heldout}"
             inference_config+=" conf/enhance_udiffse_plus_noise_tracker${m}.yaml:${sets}"
+            inference_config+=" conf/enhance_wiener_noise_tracker${m}.yaml:${sets}"
         done
+        inference_config+=" conf/enhance_wiener_stationary.yaml:${cond},${dev_cond},${heldout}"
         extra+=(--noise_embed_config conf/noise_embed.yaml --noise_tracker_config conf/noise_tracker.yaml
                 --noise_tracker_train noise_train_many
                 --noise_embed_sets "test_noisy test_noisy_nonstat dev_noisy_nonstat")
