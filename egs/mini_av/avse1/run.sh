@@ -32,7 +32,9 @@ set -euo pipefail
 # --task denoise|restore (this script's own option)
 #   denoise: test_noisy enhanced by the --modality's methods (the default run)
 #   restore: with the same prior, informed (dps_informed) and blind (buddy; UDiffSE+ then
-#       WPE: udiffse_plus_wpe; UDiffSE+ alone, denoising only, beside them) dereverberation
+#       WPE: udiffse_plus_wpe; UDiffSE+ alone, denoising only, beside them; and without the
+#       prior, the Wiener gain of the learned noise tracker then WPE: wiener_tracker_wpe, whose
+#       tracker stage 4 trains as --noise_embed true does) dereverberation
 #       of test_reverb (and of dev_reverb, the validation speakers with the training noises,
 #       for choosing settings), oracle bounds of that cascade with the mixture's true noise
 #       (conf/enhance_oracle_{noise,noise_psd,image}_wpe.yaml: no prior; the noise power per bin, its
@@ -138,6 +140,7 @@ case "${task}" in
         fi
         inference_config="conf/enhance_dps_informed.yaml:test_reverb,dev_reverb
             conf/enhance_buddy.yaml:test_reverb,dev_reverb conf/enhance_udiffse_plus_wpe.yaml:test_reverb,dev_reverb
+            conf/enhance_wiener_tracker_wpe.yaml:test_reverb,dev_reverb
             conf/enhance_udiffse_plus.yaml:test_reverb,dev_reverb
             conf/enhance_oracle_noise_wpe.yaml:test_reverb,dev_reverb
             conf/enhance_oracle_noise_psd_wpe.yaml:test_reverb,dev_reverb
@@ -146,6 +149,10 @@ case "${task}" in
             ${separate}:test_2spk,dev_2spk
             ${joint}:test_joint,dev_joint ${cascade}:test_joint,dev_joint"
         pack_default=buddy
+        # the noise tracker of conf/enhance_wiener_tracker_wpe.yaml: the same model as --noise_embed
+        # true trains (on the noise embedding; skipped where exp/noise_tracker/model.pt exists)
+        extra+=(--noise_embed_config conf/noise_embed.yaml --noise_tracker_config conf/noise_tracker.yaml
+                --noise_tracker_train noise_train_many)
         ;;
     *) echo "--task must be denoise or restore, got '${task}'" >&2; exit 2 ;;
 esac
