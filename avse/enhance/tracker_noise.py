@@ -24,8 +24,10 @@ blind stationary -2.92, this model blind -1.93, told the scene by text -1.92, a 
 noise recordings. Over all types at -5/0/+5 dB (``test_noisy``) it still loses to the
 stationary model (4.22-4.28 against 4.57), on the stationary noises. With the true noise
 power averaged over 5 frames (``noise: oracle``, ``smooth: 5``: the bound of a variance
-model) the same sampler reaches +0.71 on ``test_noisy_nonstat``: the tracker is the limit,
-not the sampler.
+model) the same sampler reaches +0.71 on ``test_noisy_nonstat``. Yet the tracker's own
+variance in a plain Wiener gain (``method: wiener``, :mod:`avse.enhance.wiener`, bias 2)
+gives -0.08 blind and 0.26 / 0.31 / 0.59 with text / picture / clip there: with the CPU
+prior the sampler, not the tracker, loses most of the difference.
 
 Options: ``model`` (the tracker file), ``embed`` (None: no condition, the tracker's
 null embedding; ``text``, ``image``, ``clip``, ...: the table to condition on; the

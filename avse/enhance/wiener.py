@@ -9,14 +9,15 @@ with ``P`` the linear noise variance of any registered noise model that gives on
 mixture, as ``method: oracle_noise`` has it).
 
 Why: it is the reference a posterior sampler with the same noise model must beat, and
-with a tracker trained on the interference (``python -m avse.bin.train_noise_tracker
---target interference``: the noise plus the reverberation, all but the direct path) a
-blind dereverberator in its own right, after the late-reverberation suppressors of
-Lebart et al. (Acta Acustica 2001) and Habets (2007), whose reverberation PSD comes from
-a decay model and a T60 instead of a network. On mini_av dev_reverb (SI-SDRi against the
-direct path) the true interference power averaged over 5 frames gives +3.8 dB with this
-gain and +1.0 dB given to UDiffSE+ (``noise: oracle``) with the CPU prior: the sampler
-does not turn a good variance into a good estimate there, this gain does.
+with the CPU prior of mini_av it is the better enhancer of the two. SI-SDR in dB
+(``egs/mini_av/avse1/RESULTS_noise_tracker.md``): at -5 dB in babble, cafe, music and
+traffic (``test_noisy_nonstat_cond``) the learned noise tracker gives -0.08 in this gain
+(blind), 0.26 / 0.31 / 0.59 told the scene by text / a picture / a noise clip, against
+-1.93 to -1.90 for UDiffSE+ with the same variance and -3.67 for this gain with the
+stationary model. On ``dev_reverb`` (against the direct path) the true noise plus
+reverberation power averaged over 5 frames gives +3.8 dB SI-SDRi here and +1.0 dB given
+to UDiffSE+ (``noise: oracle``). Followed by WPE (``conf/enhance_wiener_tracker_wpe.yaml``)
+the tracker's gain is the blind dereverberation front-end of ``--task restore``.
 
 Inputs (enhancer interface, :mod:`avse.enhance.base`): ``X`` (F, T) complex compressed STFT
 of the input (frames possibly zero-padded); ``frontend``; the noise model's per-utterance
