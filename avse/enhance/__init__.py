@@ -26,4 +26,4 @@ from avse.enhance.wiener import NoiseModelWiener  # registers it
 from avse.enhance.vae_em import VAEMCEM, VAEVEM  # registers them
 
 __all__ = ["ENHANCERS", "DiffusionEnhancer", "UDiffSE", "UDiffSEPlus", "DPSInformed", "BUDDy", "Separate", "Joint", "Cascade",
-           "WPE", "OracleNoise", "VAEMCEM", "VAEVEM"]
+           "WPE", "OracleNoise", "NoiseModelWiener", "VAEMCEM", "VAEVEM"]

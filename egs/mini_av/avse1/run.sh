@@ -93,6 +93,9 @@ train_config=conf/train.yaml
 inference_config="conf/enhance_udiffse.yaml conf/enhance_udiffse_plus.yaml conf/enhance_udiffse_plus_fast.yaml
     conf/enhance_udiffse_plus_paper_noise.yaml"
 extra=()
+# stage 4: the noise embedding and the learned noise tracker on it (--noise_embed true, --task restore)
+tracker_flags=(--noise_embed_config conf/noise_embed.yaml --noise_tracker_config conf/noise_tracker.yaml
+               --noise_tracker_train noise_train_many)
 pack_default=udiffse_plus   # the method avse-enhance uses with the packed model (stage 7)
 case "${modality}" in
     ao) ;;
@@ -151,8 +154,7 @@ case "${task}" in
         pack_default=buddy
         # the noise tracker of conf/enhance_wiener_tracker_wpe.yaml: the same model as --noise_embed
         # true trains (on the noise embedding; skipped where exp/noise_tracker/model.pt exists)
-        extra+=(--noise_embed_config conf/noise_embed.yaml --noise_tracker_config conf/noise_tracker.yaml
-                --noise_tracker_train noise_train_many)
+        extra+=("${tracker_flags[@]}")
         ;;
     *) echo "--task must be denoise or restore, got '${task}'" >&2; exit 2 ;;
 esac
@@ -178,9 +180,7 @@ case "${noise_embed}" in
             inference_config+=" conf/enhance_wiener_noise_tracker${m}.yaml:${sets}"
         done
         inference_config+=" conf/enhance_wiener_stationary.yaml:${cond},${dev_cond},${heldout}"
-        extra+=(--noise_embed_config conf/noise_embed.yaml --noise_tracker_config conf/noise_tracker.yaml
-                --noise_tracker_train noise_train_many
-                --noise_embed_sets "test_noisy test_noisy_nonstat dev_noisy_nonstat")
+        extra+=("${tracker_flags[@]}" --noise_embed_sets "test_noisy test_noisy_nonstat dev_noisy_nonstat")
         ;;
     *) echo "--noise_embed must be true or false, got '${noise_embed}'" >&2; exit 2 ;;
 esac
