@@ -40,6 +40,7 @@ import torch
 
 from avse.enhance.base import ENHANCERS, constructor_defaults
 from avse.enhance.noise_choice import ORACLE_STATS, true_noise_power, true_noise_stft
+from avse.enhance.wiener import power_subtraction_gain
 from avse.errors import InputError
 
 GAINS = ("wiener", "subtract")
@@ -79,7 +80,7 @@ class OracleNoise:
             S = Y - N
         else:
             P = true_noise_power(N, T, self.stat, self.smooth)
-            G = (1.0 - P / Y.abs().pow(2).clamp_min(1e-30)).clamp(self.g_min, 1.0)
+            G = power_subtraction_gain(P, Y, self.g_min)
             S = G * Y
         self.last_stats = {"nfe": 0, "seconds": time.perf_counter() - t0}
         return frontend.compress(S).to(X.dtype)

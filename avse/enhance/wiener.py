@@ -36,6 +36,12 @@ from avse.enhance.noise_models import decompress
 from avse.errors import InputError
 
 
+def power_subtraction_gain(P: torch.Tensor, Y: torch.Tensor, g_min: float = 0.0) -> torch.Tensor:
+    """``max(1 - P / |Y|^2, g_min)``, at most 1: the gain (real, Y's shape) for a noise
+    power ``P`` (broadcastable) and the linear STFT ``Y`` in the same units."""
+    return (1.0 - P / Y.abs().pow(2).clamp_min(1e-30)).clamp(g_min, 1.0)
+
+
 @ENHANCERS.register("wiener")
 class NoiseModelWiener:
     """See module docstring. ``noise``, ``noise_conf``: the noise model; ``g_min``: the
@@ -79,7 +85,7 @@ class NoiseModelWiener:
         alpha = float(frontend.alpha)
         Y = decompress(Xn, alpha)
         P = obs.linear_psd().to(Y.real.dtype)
-        G = (1.0 - P / Y.abs().pow(2).clamp_min(1e-30)).clamp(self.g_min, 1.0)
+        G = power_subtraction_gain(P, Y, self.g_min)
         S = X * G.pow(alpha).to(X.real.dtype)    # the compressed STFT of G times the linear one
         self.last_stats = {"nfe": 0, "seconds": time.perf_counter() - t0, "gain_mean": float(G.mean())}
         return S.to(X.dtype)
